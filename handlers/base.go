@@ -1,0 +1,105 @@
+// Package handlers holds one small handler struct per screen. A handler
+// parses input, calls a service and renders a view; it never talks to an
+// upstream on the request path when a snapshot will do.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/views"
+)
+
+// Auditor appends to the audit log.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+}
+
+// NavEntry is a screen in the navigation and the role that may open it.
+type NavEntry struct {
+	Key   string
+	Label string
+	Path  string
+	Role  auth.Role
+}
+
+// Base holds what every page needs: the environment, the database
+// identity, the navigation and the audit log.
+type Base struct {
+	Env      string
+	Version  string
+	Identity func() views.DBIdentity
+	Nav      []NavEntry
+	Audit    Auditor
+	Log      *slog.Logger
+}
+
+const sessionKey = "atum.session"
+
+// SetSession stores the signed-in operator's session on the request.
+func SetSession(c echo.Context, s *auth.Session) { c.Set(sessionKey, s) }
+
+// CurrentSession returns the signed-in operator's session, or nil.
+func CurrentSession(c echo.Context) *auth.Session {
+	s, _ := c.Get(sessionKey).(*auth.Session)
+	return s
+}
+
+// Page returns the layout data for a page titled title, highlighting the
+// navigation entry active.
+func (b *Base) Page(c echo.Context, title, active string) views.Page {
+	p := views.Page{Title: title, Active: active, Env: b.Env, Version: b.Version}
+	if b.Identity != nil {
+		p.DB = b.Identity()
+	}
+	if s := CurrentSession(c); s != nil {
+		a := s.Account
+		p.User = &views.Operator{ID: a.ID, Email: a.Email, Role: string(a.Role)}
+		for _, n := range b.Nav {
+			if a.Role.AtLeast(n.Role) {
+				p.Nav = append(p.Nav, views.NavItem{Key: n.Key, Label: n.Label, Path: n.Path})
+			}
+		}
+	}
+	return p
+}
+
+// Render writes a templ component with status. It renders into a buffer
+// first, so a failed render becomes a clean error, not half a page. The
+// render ignores the request's cancellation: it is in-memory work, and
+// error pages are rendered after the request timeout's context has ended.
+func Render(c echo.Context, status int, comp templ.Component) error {
+	buf := templ.GetBuffer()
+	defer templ.ReleaseBuffer(buf)
+	if err := comp.Render(context.WithoutCancel(c.Request().Context()), buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// RenderError renders the error page.
+func (b *Base) RenderError(c echo.Context, status int, msg string) error {
+	return Render(c, status, views.ErrorPageView(b.Page(c, http.StatusText(status), ""), views.ErrorPage{Status: status, Message: msg}))
+}
+
+// Record appends an audit event for the current request: operator, role,
+// client IP and request id are filled in. A failure is logged and
+// returned; callers of destructive actions must stop on it.
+func (b *Base) Record(c echo.Context, e audit.Entry) error {
+	if s := CurrentSession(c); s != nil && e.OperatorID == 0 {
+		e.OperatorID, e.Operator, e.Role = s.Account.ID, s.Account.Email, string(s.Account.Role)
+	}
+	e.ClientIP = c.RealIP()
+	e.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+	err := b.Audit.Record(c.Request().Context(), e)
+	if err != nil {
+		b.Log.Error("audit write failed", "action", e.Action, "result", e.Result, "error", err)
+	}
+	return err
+}

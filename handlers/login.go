@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/views"
+)
+
+// LoginStore is what sign-in needs from the operator store.
+type LoginStore interface {
+	Authenticate(ctx context.Context, email, password, clientIP string) (auth.Account, error)
+	CreateSession(ctx context.Context, id int64, clientIP, userAgent string, maxAge time.Duration) (string, error)
+	EndSession(ctx context.Context, token string) error
+}
+
+// Login signs operators in and out.
+type Login struct {
+	*Base
+	Store   LoginStore
+	Cookies Cookies
+	MaxAge  time.Duration
+}
+
+// Form shows the sign-in form.
+func (h *Login) Form(c echo.Context) error {
+	if CurrentSession(c) != nil {
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	return Render(c, http.StatusOK, views.LoginPage(h.Page(c, "Sign in", ""), views.Login{Next: SafeNext(c.QueryParam("next"))}))
+}
+
+// Submit checks the posted email and password, starts a new session and
+// audits the outcome either way.
+func (h *Login) Submit(c echo.Context) error {
+	email := strings.TrimSpace(c.FormValue("email"))
+	password := c.FormValue("password")
+	next := SafeNext(c.FormValue("next"))
+	if len(email) > 320 || len(password) > 1024 || email == "" || password == "" {
+		return h.fail(c, http.StatusBadRequest, email, next, "Enter your email and password.", "malformed")
+	}
+	ctx := c.Request().Context()
+	acct, err := h.Store.Authenticate(ctx, email, password, c.RealIP())
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		return h.fail(c, http.StatusTooManyRequests, email, next, capitalize(throttled.Error())+".", "throttled_by_"+strings.ReplaceAll(throttled.By, " ", "_"))
+	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
+		return h.fail(c, http.StatusUnauthorized, email, next, "Wrong email or password.", reasonCode(err))
+	case err != nil:
+		return err
+	}
+	if old := h.Cookies.Token(c); old != "" {
+		_ = h.Store.EndSession(ctx, old) // never reuse a session id across a sign-in
+	}
+	token, err := h.Store.CreateSession(ctx, acct.ID, c.RealIP(), c.Request().UserAgent(), h.MaxAge)
+	if err != nil {
+		return err
+	}
+	h.Cookies.Set(c, token, h.MaxAge)
+	_ = h.Record(c, audit.Entry{OperatorID: acct.ID, Operator: acct.Email, Role: string(acct.Role),
+		Action: "login", Target: "operator:" + acct.Email, Result: audit.Success})
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (h *Login) fail(c echo.Context, status int, email, next, msg, code string) error {
+	_ = h.Record(c, audit.Entry{Operator: auth.NormalizeEmail(clipString(email, 320)), Action: "login",
+		Target: "operator:" + auth.NormalizeEmail(clipString(email, 320)), Result: audit.Failure,
+		Details: map[string]any{"reason": code}})
+	return Render(c, status, views.LoginPage(h.Page(c, "Sign in", ""), views.Login{Email: email, Error: msg, Next: next}))
+}
+
+// Logout ends the session (POST only) and returns to the sign-in form.
+func (h *Login) Logout(c echo.Context) error {
+	if token := h.Cookies.Token(c); token != "" {
+		if err := h.Store.EndSession(c.Request().Context(), token); err != nil {
+			return err
+		}
+	}
+	h.Cookies.Clear(c)
+	_ = h.Record(c, audit.Entry{Action: "logout", Result: audit.Success})
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func reasonCode(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrDisabled):
+		return "disabled"
+	case errors.Is(err, auth.ErrDemoInProd):
+		return "demo_operator_outside_demo"
+	default:
+		return "bad_credentials"
+	}
+}
+
+// SafeNext keeps a post-login redirect on this site: a local absolute path
+// or "/".
+func SafeNext(next string) string {
+	if next == "" || len(next) > 500 || !strings.HasPrefix(next, "/") ||
+		strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func clipString(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/internal/watch"
+	"github.com/atum/ops-console/views"
+)
+
+// Snapshotter gives the latest state of every watched system.
+type Snapshotter interface {
+	Snapshot() []watch.Status
+}
+
+// Overview is the landing screen: one tile per system and open alerts.
+type Overview struct {
+	*Base
+	Systems Snapshotter
+	// Alerts returns extra alerts beyond unreachable systems.
+	Alerts func() []views.Alert
+}
+
+// Show renders the Overview from the latest snapshots.
+func (h *Overview) Show(c echo.Context) error {
+	now := time.Now()
+	var m views.Overview
+	for _, st := range h.Systems.Snapshot() {
+		m.Tiles = append(m.Tiles, Tile(st, now))
+		if st.State == watch.Failing {
+			level := "warning"
+			if st.Key == "postgres" {
+				level = "critical"
+			}
+			m.Alerts = append(m.Alerts, views.Alert{Level: level, Href: st.Href,
+				Text: fmt.Sprintf("%s unreachable since %s: %s", st.Name, since(st.LastOK, now), st.Err)})
+		}
+	}
+	if h.Alerts != nil {
+		m.Alerts = append(m.Alerts, h.Alerts()...)
+	}
+	return Render(c, http.StatusOK, views.OverviewPage(h.Page(c, "Overview", "overview"), m))
+}
+
+// Tile turns a system's status into its Overview tile.
+func Tile(st watch.Status, now time.Time) views.Tile {
+	t := views.Tile{Key: st.Key, Name: st.Name, State: st.State, Detail: st.Detail, Err: st.Err, Href: st.Href,
+		Checked: Ago(st.CheckedAt, now)}
+	switch st.State {
+	case watch.NotConfigured:
+		t.StateLabel, t.Checked = "not configured", "never"
+	case watch.OK:
+		t.StateLabel = "reachable"
+	case watch.Failing:
+		t.StateLabel = "error"
+		if !st.LastOK.IsZero() {
+			t.Detail = "last answered " + Ago(st.LastOK, now)
+		}
+	default:
+		t.StateLabel = "checking…"
+	}
+	return t
+}
+
+// Ago formats how long before now t was: "12s ago", "3m ago", "never".
+func Ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh %dm ago", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return t.UTC().Format("2006-01-02 15:04Z")
+	}
+}
+
+func since(t, now time.Time) string {
+	if t.IsZero() {
+		return "start"
+	}
+	return Ago(t, now)
+}

@@ -1,0 +1,68 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/views"
+)
+
+// Placeholders says what each screen not built yet will show.
+type Placeholders struct {
+	*Base
+}
+
+var planned = map[string]struct {
+	title string
+	views.Placeholder
+}{
+	"connections": {"Connections", views.Placeholder{
+		Summary: "The Postgres connection budget, live: how close the fleet is to the database's connection limit and who holds the connections.",
+		Items: []string{
+			"The real formula: machines × processes × (pool + overflow) per process group, plus every other engine, against the live limit",
+			"Usage by source (application_name), idle-in-transaction sessions, long transactions and lock waits",
+			"PgBouncer waiting clients where reachable",
+			"History and a what-if calculator",
+		}}},
+	"cache": {"Cache", views.Placeholder{
+		Summary: "Tenant-cache hit rates by layer and the Redis command volume against its budget.",
+		Items: []string{
+			"Hit rate by layer (memory, Redis, database) per machine, and top tenants by misses",
+			"Redis server figures and commands per day projected against the budget",
+			"The SUSPEND_REDIS kill switch with a reason, and which instances applied it",
+		}}},
+	"queues": {"Queues", views.Placeholder{
+		Summary: "QStash queues and the dead-letter queue.",
+		Items: []string{
+			"Queue depth, parallelism and paused state",
+			"Dead letters with filters and the full message (request and last response)",
+			"Retry, and a safe purge: preview, frozen IDs, confirmation, archive, undo",
+		}}},
+	"accounts": {"Accounts", views.Placeholder{
+		Summary: "Find any user or tenant and diagnose a customer who \"disappeared\".",
+		Items: []string{
+			"Search by email (any case), user id, tenant id, slug or name",
+			"The user, tenant, workspaces, cache entry and recent audit events",
+			"A diagnosis checklist: wrong database, duplicates, soft deletes, stale cache",
+			"Invalidate the tenant cache; protect an account",
+		}}},
+	"fleet": {"Fleet", views.Placeholder{
+		Summary: "The platform's Fly machines, crash loops and configuration drift. Read only.",
+		Items: []string{
+			"Machines per process group with state, region, image and restarts",
+			"A crash-loop flag from machine events",
+			"Drift of ENVIRONMENT, pool settings and images across machines and groups",
+		}}},
+}
+
+// Show renders the placeholder for the screen key.
+func (h *Placeholders) Show(key string) echo.HandlerFunc {
+	p, ok := planned[key]
+	if !ok {
+		panic("handlers: no placeholder for " + key)
+	}
+	return func(c echo.Context) error {
+		return Render(c, http.StatusOK, views.PlaceholderPage(h.Page(c, p.title, key), p.Placeholder))
+	}
+}

@@ -1,0 +1,119 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// touchEvery limits how often a session's last_seen_at is written.
+const touchEvery = time.Minute
+
+// Session is a signed-in operator's server-side session.
+type Session struct {
+	Account   Account
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// CreateSession starts a new session for operator id and returns its token
+// (256 random bits). Only the token's SHA-256 is stored.
+func (s *Store) CreateSession(ctx context.Context, id int64, clientIP, userAgent string, maxAge time.Duration) (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("auth: session token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(b)
+	if len(userAgent) > 300 {
+		userAgent = userAgent[:300]
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO ops.sessions (token_hash, operator_id, expires_at, client_ip, user_agent)
+		VALUES ($1, $2, now() + $3::interval, $4, $5)`,
+		hashToken(token), id, maxAge.String(), clientIP, userAgent)
+	if err != nil {
+		return "", fmt.Errorf("auth: create session: %w", err)
+	}
+	return token, nil
+}
+
+// Session returns the live session for token. It fails with ErrNoSession
+// when the token is unknown, ended, past its absolute expiry, idle for
+// longer than idle, or its operator is disabled.
+func (s *Store) Session(ctx context.Context, token string, idle time.Duration) (Session, error) {
+	if token == "" || len(token) > 100 {
+		return Session{}, ErrNoSession
+	}
+	var sess Session
+	var role string
+	var lastSeen time.Time
+	var demo bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT o.id, o.email, o.role, o.is_demo, s.created_at, s.expires_at, s.last_seen_at
+		FROM ops.sessions s JOIN ops.operators o ON o.id = s.operator_id
+		WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now()
+		  AND s.last_seen_at > now() - $2::interval AND o.disabled_at IS NULL`,
+		hashToken(token), idle.String()).
+		Scan(&sess.Account.ID, &sess.Account.Email, &role, &demo, &sess.CreatedAt, &sess.ExpiresAt, &lastSeen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, ErrNoSession
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("auth: load session: %w", err)
+	}
+	if demo && !s.AllowDemo {
+		return Session{}, ErrNoSession
+	}
+	sess.Account.Role = Role(role)
+	sess.Account.IsDemo = demo
+	if time.Since(lastSeen) > touchEvery {
+		if _, err := s.pool.Exec(ctx, `UPDATE ops.sessions SET last_seen_at = now() WHERE token_hash = $1`, hashToken(token)); err != nil {
+			return Session{}, fmt.Errorf("auth: touch session: %w", err)
+		}
+	}
+	return sess, nil
+}
+
+// EndSession ends the session for token (logout).
+func (s *Store) EndSession(ctx context.Context, token string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE ops.sessions SET ended_at = now() WHERE token_hash = $1 AND ended_at IS NULL`, hashToken(token))
+	if err != nil {
+		return fmt.Errorf("auth: end session: %w", err)
+	}
+	return nil
+}
+
+// EndSessions ends every live session of operator id and returns how many.
+func (s *Store) EndSessions(ctx context.Context, id int64) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE ops.sessions SET ended_at = now() WHERE operator_id = $1 AND ended_at IS NULL AND expires_at > now()`, id)
+	if err != nil {
+		return 0, fmt.Errorf("auth: end sessions: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Prune deletes sessions and login attempts that ended or expired more
+// than keep ago.
+func (s *Store) Prune(ctx context.Context, keep time.Duration) error {
+	_, err := s.pool.Exec(ctx, `
+		DELETE FROM ops.sessions WHERE COALESCE(ended_at, expires_at) < now() - $1::interval;
+		`, keep.String())
+	if err != nil {
+		return fmt.Errorf("auth: prune sessions: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM ops.login_attempts WHERE at < now() - $1::interval`, keep.String()); err != nil {
+		return fmt.Errorf("auth: prune login attempts: %w", err)
+	}
+	return nil
+}

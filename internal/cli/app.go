@@ -1,0 +1,186 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/config"
+	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/neon"
+	"github.com/atum/ops-console/internal/qstash"
+	"github.com/atum/ops-console/internal/rediscache"
+	"github.com/atum/ops-console/internal/store"
+	"github.com/atum/ops-console/internal/watch"
+	"github.com/atum/ops-console/views"
+)
+
+// app holds the console's connections and background state.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	platform *pgxpool.Pool
+	redis    *redis.Client
+	http     *http.Client
+	monitor  *watch.Monitor
+	auth     *auth.Store
+	audit    *audit.Log
+
+	identity  atomic.Pointer[views.DBIdentity]
+	schemaErr atomic.Pointer[store.SchemaError]
+	// demoOperators counts demo accounts found outside demo mode.
+	demoOperators atomic.Int64
+}
+
+// newApp opens (lazily) every configured system. Nothing here needs an
+// upstream to be up.
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log, http: &http.Client{Timeout: 10 * time.Second}}
+	var err error
+	if a.pool, err = store.Open(ctx, cfg.DatabaseURL, 10); err != nil {
+		return nil, err
+	}
+	a.platform = a.pool
+	if cfg.PlatformDatabaseURL != cfg.DatabaseURL {
+		if a.platform, err = store.Open(ctx, cfg.PlatformDatabaseURL, 4); err != nil {
+			a.pool.Close()
+			return nil, err
+		}
+	}
+	if cfg.RedisURL != "" {
+		if a.redis, err = rediscache.NewClient(cfg.RedisURL); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	a.auth = auth.NewStore(a.pool)
+	a.auth.AllowDemo = cfg.Environment == config.Demo
+	a.audit = audit.New(a.pool)
+	a.identity.Store(&views.DBIdentity{Host: hostOf(cfg.DatabaseURL), Err: "not checked yet"})
+	a.monitor = watch.New(cfg.CheckInterval, a.redact, log, a.checks()...)
+	return a, nil
+}
+
+func (a *app) close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	if a.platform != nil && a.platform != a.pool {
+		a.platform.Close()
+	}
+	if a.pool != nil {
+		a.pool.Close()
+	}
+}
+
+// checks lists every system the Overview shows, configured or not.
+func (a *app) checks() []watch.Check {
+	cfg := a.cfg
+	cs := []watch.Check{{Key: "postgres", Name: "Console database", Href: "/", Probe: a.probeConsoleDB}}
+	platform := watch.Check{Key: "platform", Name: "Platform database", Href: "/connections", Probe: neon.PlatformProbe(a.platform)}
+	cs = append(cs, platform)
+	pgb := watch.Check{Key: "pgbouncer", Name: "PgBouncer", Href: "/connections"}
+	if cfg.PgBouncerAdminURL != "" {
+		pgb.Probe = neon.PgBouncerProbe(cfg.PgBouncerAdminURL)
+	}
+	rc := watch.Check{Key: "redis", Name: "Redis", Href: "/cache"}
+	if a.redis != nil {
+		rc.Probe = rediscache.Probe(a.redis)
+	}
+	qs := watch.Check{Key: "qstash", Name: "QStash", Href: "/queues"}
+	if cfg.QStashConfigured() {
+		qs.Probe = qstash.Probe(a.http, cfg.QStashURL, cfg.QStashToken)
+	}
+	fl := watch.Check{Key: "fly", Name: "Fly machines", Href: "/fleet"}
+	if cfg.FlyConfigured() {
+		fl.Probe = fly.Probe(a.http, cfg.FlyAPIURL, cfg.FlyAppName, cfg.FlyAPIToken)
+	}
+	return append(cs, pgb, rc, qs, fl)
+}
+
+// probeConsoleDB checks the console's own database: it answers, its
+// schema matches this binary, and who it is.
+func (a *app) probeConsoleDB(ctx context.Context) (string, error) {
+	id, err := store.ReadIdentity(ctx, a.pool, a.cfg.DatabaseURL)
+	if err != nil {
+		a.identity.Store(&views.DBIdentity{Host: hostOf(a.cfg.DatabaseURL), Err: "database unreachable"})
+		return "", err
+	}
+	a.identity.Store(&views.DBIdentity{Host: id.Host, Database: id.Database, User: id.User,
+		ServerVersion: id.ServerVersion, SystemID: orDash(id.SystemID)})
+	err = store.CheckSchema(ctx, a.pool)
+	var se *store.SchemaError
+	if errors.As(err, &se) {
+		a.schemaErr.Store(se)
+		return "", err
+	}
+	if err != nil {
+		return "", err
+	}
+	a.schemaErr.Store(nil)
+	if a.cfg.Environment != config.Demo {
+		var n int64
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM ops.operators WHERE is_demo`).Scan(&n); err != nil {
+			return "", err
+		}
+		a.demoOperators.Store(n)
+	}
+	return fmt.Sprintf("PostgreSQL %s · schema ops v%d", id.ServerVersion, store.Latest()), nil
+}
+
+// ready is the /readyz check of the console's own database.
+func (a *app) ready(ctx context.Context) error {
+	if err := a.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("console database unreachable: %s", a.redact(err.Error()))
+	}
+	if se := a.schemaErr.Load(); se != nil {
+		return se
+	}
+	return nil
+}
+
+func (a *app) schemaError() error {
+	if se := a.schemaErr.Load(); se != nil {
+		return se
+	}
+	return nil
+}
+
+// redact removes every configured secret from text bound for a page or log.
+func (a *app) redact(s string) string {
+	for _, secret := range []string{a.cfg.QStashToken, a.cfg.FlyAPIToken} {
+		if len(secret) >= 4 {
+			s = strings.ReplaceAll(s, secret, "xxxxx")
+		}
+	}
+	for _, u := range []string{a.cfg.DatabaseURL, a.cfg.PlatformDatabaseURL, a.cfg.RedisURL, a.cfg.PgBouncerAdminURL} {
+		if u != "" {
+			s = strings.ReplaceAll(s, u, config.RedactURL(u))
+			if p := passwordOf(u); len(p) >= 4 {
+				s = strings.ReplaceAll(s, p, "xxxxx")
+			}
+		}
+	}
+	return s
+}
+
+// alerts lists Overview alerts beyond unreachable systems.
+func (a *app) alerts() []views.Alert {
+	var out []views.Alert
+	if n := a.demoOperators.Load(); n > 0 {
+		out = append(out, views.Alert{Level: "critical", Href: "/operators", Text: fmt.Sprintf(
+			"%d demo operator accounts exist in this %s database; they cannot sign in here, remove them", n, a.cfg.Environment)})
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/config"
+	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/sim"
+	"github.com/atum/ops-console/internal/store"
+)
+
+// demoOperators are created in demo mode only, each with password "demo".
+var demoOperators = []struct {
+	email string
+	role  auth.Role
+}{
+	{"admin@demo.local", auth.Admin},
+	{"operator@demo.local", auth.Operator},
+	{"support@demo.local", auth.Support},
+	{"viewer@demo.local", auth.Viewer},
+}
+
+// demo starts real Postgres, PgBouncer and Redis under DEMO_DIR (default
+// .demo), migrates, seeds the simulated platform and the demo operators,
+// and serves on 127.0.0.1:PORT until interrupted.
+func demo(ctx context.Context, env Env) error {
+	if e := env.Getenv("ENVIRONMENT"); e != "" && e != config.Demo {
+		return fmt.Errorf("demo refuses to run with ENVIRONMENT=%s: it seeds fake data and demo logins", e)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	dir := env.Getenv("DEMO_DIR")
+	if dir == "" {
+		dir = ".demo"
+	}
+	fmt.Fprintf(env.Stdout, "starting Postgres, PgBouncer and Redis in %s ...\n", dir)
+	st, err := devstack.Start(ctx, devstack.Options{Dir: dir, Postgres: true, PgBouncer: true, Redis: true})
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+
+	port := env.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	vars := map[string]string{
+		"ENVIRONMENT": config.Demo, "DATABASE_URL": st.PostgresURL(), "REDIS_URL": st.RedisURL(),
+		"PGBOUNCER_ADMIN_URL": st.PgBouncerAdminURL(), "HOST": "127.0.0.1", "PORT": port,
+		"LOG_LEVEL": env.Getenv("LOG_LEVEL"), "CHECK_INTERVAL": env.Getenv("CHECK_INTERVAL"),
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
+	if err != nil {
+		return err
+	}
+	if err := prepareDemo(ctx, cfg, env); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://127.0.0.1:%s\n", port)
+	fmt.Fprintln(env.Stdout, "sign in with password \"demo\" as one of:")
+	for _, o := range demoOperators {
+		fmt.Fprintf(env.Stdout, "  %-22s %s\n", o.email, o.role)
+	}
+	fmt.Fprintln(env.Stdout, "press Ctrl-C to stop")
+	err = serve(ctx, cfg, env, serveOptions{})
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// prepareDemo migrates, seeds the platform and creates the demo operators.
+func prepareDemo(ctx context.Context, cfg *config.Config, env Env) error {
+	if cfg.Environment != config.Demo {
+		return errors.New("demo data is written only in demo mode")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	pool, err := store.Open(ctx, cfg.DatabaseURL, 4)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := store.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	size := sim.DefaultSeed
+	if n, err := strconv.Atoi(env.Getenv("DEMO_USERS")); err == nil && n >= size.Tenants {
+		size.Users = n
+	}
+	counts, err := sim.Seed(ctx, pool, size)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "seeded %d tenants, %d users (%d emails shared by case twins), %d workspaces\n",
+		counts.Tenants, counts.Users, counts.DuplicateEmails, counts.Workspaces)
+	store := auth.NewStore(pool)
+	for _, o := range demoOperators {
+		if _, err := store.CreateOperator(ctx, o.email, o.role, "demo", true); err != nil {
+			return fmt.Errorf("demo operator %s: %w", o.email, err)
+		}
+	}
+	return nil
+}

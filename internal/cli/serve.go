@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/atum/ops-console/internal/config"
+	"github.com/atum/ops-console/internal/store"
+	"github.com/atum/ops-console/views"
+	"github.com/atum/ops-console/web"
+)
+
+// serveOptions adjust serve for the demo and tests.
+type serveOptions struct {
+	// listener, when set, is used instead of listening on cfg.Addr().
+	listener net.Listener
+	// ready is called once the server accepts connections.
+	ready func(addr string)
+}
+
+// serve runs the console until SIGINT or SIGTERM. It starts even when
+// every upstream is down; it exits only when the database answers with a
+// schema this binary does not match.
+func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(env.Stderr, cfg.LogFormat, cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = store.CheckSchema(sctx, a.pool)
+	cancel()
+	var se *store.SchemaError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("refusing to serve: %w", err)
+	case err != nil:
+		log.Warn("console database unreachable at start; serving degraded and retrying", "error", a.redact(err.Error()))
+	}
+
+	go a.monitor.Run(ctx)
+	go a.maintain(ctx)
+
+	srv := web.New(web.Deps{
+		Env: cfg.Environment, Version: env.Version, Log: log, Sessions: a.auth, Audit: a.audit,
+		Systems: a.monitor, Identity: func() views.DBIdentity { return *a.identity.Load() },
+		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts,
+		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
+	})
+	ln := opts.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr()); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "environment", cfg.Environment, "version", env.Version)
+	if opts.ready != nil {
+		opts.ready(ln.Addr().String())
+	}
+	err = srv.Serve(ctx, ln, 20*time.Second)
+	log.Info("stopped")
+	return err
+}
+
+// maintain prunes old sessions and login attempts every hour.
+func (a *app) maintain(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.auth.Prune(ctx, 7*24*time.Hour); err != nil {
+				a.log.Warn("prune sessions", "error", a.redact(err.Error()))
+			}
+		}
+	}
+}

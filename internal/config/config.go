@@ -1,0 +1,291 @@
+// Package config reads the console's configuration from the environment,
+// once, at start. Every value is typed and validated; in production a
+// missing or unsafe setting stops the process with one line naming the
+// variable. Nothing falls back to another database.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment names accepted in ENVIRONMENT.
+const (
+	Production  = "production"
+	Staging     = "staging"
+	Development = "development"
+	Demo        = "demo"
+)
+
+// DemoPrefix starts the name of every demo-only setting. Such settings are
+// refused in production.
+const DemoPrefix = "DEMO_"
+
+// Config is the console's validated configuration.
+type Config struct {
+	// Environment is production, staging, development or demo.
+	Environment string
+	// DatabaseURL is the console's own Postgres (schema ops).
+	DatabaseURL string
+	// PlatformDatabaseURL is the read-only role for platform tables; it
+	// defaults to DatabaseURL.
+	PlatformDatabaseURL string
+	// RedisURL is the platform's Redis; empty when not configured.
+	RedisURL string
+	// QStashURL and QStashToken reach QStash; empty when not configured.
+	QStashURL   string
+	QStashToken string
+	// FlyAPIToken and FlyAppName reach the Fly Machines API.
+	FlyAPIToken string
+	FlyAppName  string
+	// FlyAPIURL is the Machines API base URL.
+	FlyAPIURL string
+	// PgBouncerAdminURL reaches a self-hosted PgBouncer's admin console.
+	PgBouncerAdminURL string
+	// Host and Port are where the console listens.
+	Host string
+	Port int
+	// TrustFlyClientIP takes the client address from Fly-Client-IP.
+	TrustFlyClientIP bool
+	// SessionIdle and SessionMax are the idle and absolute session timeouts.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// CheckInterval is how often each system's tile is checked.
+	CheckInterval time.Duration
+	// LogFormat is "json" or "text".
+	LogFormat string
+	// LogLevel is "debug", "info", "warn" or "error".
+	LogLevel string
+}
+
+// Error is a configuration error naming the variable at fault.
+type Error struct {
+	Var string
+	Msg string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s %s", e.Var, e.Msg) }
+
+// Load reads and validates the configuration. getenv is os.Getenv in
+// production and a map lookup in tests; environ lists all variable names
+// (for the demo-only check).
+func Load(getenv func(string) string, environ []string) (*Config, error) {
+	c := &Config{
+		Environment:         strings.TrimSpace(getenv("ENVIRONMENT")),
+		DatabaseURL:         strings.TrimSpace(getenv("DATABASE_URL")),
+		PlatformDatabaseURL: strings.TrimSpace(getenv("PLATFORM_DATABASE_URL")),
+		RedisURL:            strings.TrimSpace(getenv("REDIS_URL")),
+		QStashURL:           strings.TrimSpace(getenv("QSTASH_URL")),
+		QStashToken:         strings.TrimSpace(getenv("QSTASH_TOKEN")),
+		FlyAPIToken:         strings.TrimSpace(getenv("FLY_API_TOKEN")),
+		FlyAppName:          strings.TrimSpace(getenv("FLY_APP_NAME")),
+		FlyAPIURL:           strings.TrimSpace(getenv("FLY_API_URL")),
+		PgBouncerAdminURL:   strings.TrimSpace(getenv("PGBOUNCER_ADMIN_URL")),
+		Host:                strings.TrimSpace(getenv("HOST")),
+		LogFormat:           strings.TrimSpace(getenv("LOG_FORMAT")),
+		LogLevel:            strings.TrimSpace(getenv("LOG_LEVEL")),
+	}
+	var errs []error
+	add := func(v, format string, a ...any) { errs = append(errs, &Error{Var: v, Msg: fmt.Sprintf(format, a...)}) }
+
+	switch c.Environment {
+	case Production, Staging, Development, Demo:
+	case "":
+		add("ENVIRONMENT", "is required (production, staging, development or demo)")
+	default:
+		add("ENVIRONMENT", "is %q; want production, staging, development or demo", c.Environment)
+	}
+	strict := c.Environment == Production || c.Environment == Staging
+
+	if c.DatabaseURL == "" {
+		add("DATABASE_URL", "is required")
+	} else if err := checkPostgresURL(c.DatabaseURL, c.Environment == Production); err != nil {
+		add("DATABASE_URL", "%v", err)
+	}
+	if c.PlatformDatabaseURL == "" {
+		c.PlatformDatabaseURL = c.DatabaseURL
+	} else if err := checkPostgresURL(c.PlatformDatabaseURL, c.Environment == Production); err != nil {
+		add("PLATFORM_DATABASE_URL", "%v", err)
+	}
+	if c.RedisURL != "" {
+		if err := checkURL(c.RedisURL, "redis", "rediss"); err != nil {
+			add("REDIS_URL", "%v", err)
+		}
+	}
+	if c.QStashURL == "" && c.QStashToken != "" {
+		c.QStashURL = "https://qstash-eu-central-1.upstash.io"
+	}
+	if c.QStashURL != "" {
+		if err := checkURL(c.QStashURL, "https", "http"); err != nil {
+			add("QSTASH_URL", "%v", err)
+		} else if c.QStashToken == "" {
+			add("QSTASH_TOKEN", "is required when QSTASH_URL is set")
+		}
+		if strict && strings.HasPrefix(c.QStashURL, "http:") {
+			add("QSTASH_URL", "must use https in %s", c.Environment)
+		}
+	}
+	if c.FlyAPIURL == "" {
+		c.FlyAPIURL = "https://api.machines.dev"
+	} else if err := checkURL(c.FlyAPIURL, "https", "http"); err != nil {
+		add("FLY_API_URL", "%v", err)
+	}
+	if (c.FlyAPIToken == "") != (c.FlyAppName == "") {
+		add("FLY_API_TOKEN", "and FLY_APP_NAME must be set together")
+	}
+	if c.PgBouncerAdminURL != "" {
+		if err := checkPostgresURL(c.PgBouncerAdminURL, false); err != nil {
+			add("PGBOUNCER_ADMIN_URL", "%v", err)
+		}
+	}
+
+	var err error
+	if c.Port, err = intVar(getenv, "PORT", 8080, 1, 65535); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Host == "" {
+		c.Host = "0.0.0.0"
+	}
+	if c.TrustFlyClientIP, err = boolVar(getenv, "TRUST_FLY_CLIENT_IP", false); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SessionIdle, err = durationVar(getenv, "SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 24*time.Hour); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SessionMax, err = durationVar(getenv, "SESSION_MAX_AGE", 12*time.Hour, 5*time.Minute, 7*24*time.Hour); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CheckInterval, err = durationVar(getenv, "CHECK_INTERVAL", 15*time.Second, time.Second, 10*time.Minute); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.LogFormat {
+	case "":
+		c.LogFormat = "text"
+		if strict {
+			c.LogFormat = "json"
+		}
+	case "json", "text":
+	default:
+		add("LOG_FORMAT", "is %q; want json or text", c.LogFormat)
+	}
+
+	switch c.LogLevel {
+	case "":
+		c.LogLevel = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		add("LOG_LEVEL", "is %q; want debug, info, warn or error", c.LogLevel)
+	}
+
+	if c.Environment == Production {
+		for _, kv := range environ {
+			name, _, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(name, DemoPrefix) {
+				add(name, "is a demo-only setting and is refused in production")
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// FlyConfigured reports whether the Fly Machines API is configured.
+func (c *Config) FlyConfigured() bool { return c.FlyAPIToken != "" && c.FlyAppName != "" }
+
+// QStashConfigured reports whether QStash is configured.
+func (c *Config) QStashConfigured() bool { return c.QStashURL != "" && c.QStashToken != "" }
+
+// Addr is the listen address.
+func (c *Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+
+func checkPostgresURL(raw string, requireTLS bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return errors.New("must be a postgres:// URL with a host")
+	}
+	if requireTLS {
+		switch u.Query().Get("sslmode") {
+		case "require", "verify-ca", "verify-full":
+		default:
+			return errors.New("must require TLS in production (sslmode=require, verify-ca or verify-full)")
+		}
+	}
+	return nil
+}
+
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("is not a valid URL")
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("must use scheme %s", strings.Join(schemes, " or "))
+}
+
+func intVar(getenv func(string) string, name string, def, min, max int) (int, error) {
+	s := strings.TrimSpace(getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min || n > max {
+		return 0, &Error{Var: name, Msg: fmt.Sprintf("is %q; want a whole number from %d to %d", s, min, max)}
+	}
+	return n, nil
+}
+
+func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
+	s := strings.TrimSpace(getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, &Error{Var: name, Msg: fmt.Sprintf("is %q; want true or false", s)}
+	}
+	return b, nil
+}
+
+func durationVar(getenv func(string) string, name string, def, min, max time.Duration) (time.Duration, error) {
+	s := strings.TrimSpace(getenv(name))
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < min || d > max {
+		return 0, &Error{Var: name, Msg: fmt.Sprintf("is %q; want a duration from %s to %s", s, min, max)}
+	}
+	return d, nil
+}
+
+// RedactURL returns raw with any password replaced, for logs and pages.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "password") || strings.Contains(lk, "token") || strings.Contains(lk, "secret") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,40 @@
+// Package rediscache watches the platform's Redis (Upstash in production).
+// The console's own Redis use is kept small: one command per check.
+package rediscache
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NewClient returns a client for url that does not connect until used and
+// keeps at most two connections (the console must stay cheap).
+func NewClient(url string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("rediscache: cannot parse REDIS_URL")
+	}
+	opt.PoolSize = 2
+	opt.MinIdleConns = 0
+	opt.DialTimeout = 3 * time.Second
+	opt.ReadTimeout = 3 * time.Second
+	opt.WriteTimeout = 3 * time.Second
+	opt.MaxRetries = 0
+	opt.ClientName = "atum-console"
+	opt.DisableIdentity = true // no CLIENT SETINFO on connect: commands are billed
+	return redis.NewClient(opt), nil
+}
+
+// Probe returns a check that sends one PING.
+func Probe(client *redis.Client) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		start := time.Now()
+		if err := client.Ping(ctx).Err(); err != nil {
+			return "", fmt.Errorf("redis: %w", err)
+		}
+		return fmt.Sprintf("PING answered in %s", time.Since(start).Round(time.Millisecond)), nil
+	}
+}

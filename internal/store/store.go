@@ -1,0 +1,89 @@
+// Package store opens the console's own Postgres database, runs the
+// embedded migrations of schema ops and reads the database's identity.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ApplicationName is the application_name the console's connections carry,
+// following the platform's service:group:machine:pid convention.
+const ApplicationName = "atum-console"
+
+// Open returns a pool for url without connecting: the console must start
+// while its database is down, and pgxpool reconnects by itself.
+func Open(ctx context.Context, rawURL string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, errors.New("store: cannot parse the database URL (value not shown)")
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > 5*time.Second {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open pool: %w", err)
+	}
+	return pool, nil
+}
+
+// Identity says which database a connection reached. It never holds a
+// password.
+type Identity struct {
+	Host          string
+	Database      string
+	User          string
+	ServerVersion string
+	// SystemID is pg_control_system().system_identifier, or the Neon
+	// timeline id, or "" when the role may not read either.
+	SystemID string
+}
+
+// ReadIdentity reads the identity of the database behind pool. rawURL
+// supplies the host as configured (on Neon the server address is internal).
+func ReadIdentity(ctx context.Context, pool *pgxpool.Pool, rawURL string) (Identity, error) {
+	var id Identity
+	if u, err := url.Parse(rawURL); err == nil {
+		id.Host = u.Hostname()
+	}
+	err := pool.QueryRow(ctx, `SELECT current_database(), current_user, current_setting('server_version')`).
+		Scan(&id.Database, &id.User, &id.ServerVersion)
+	if err != nil {
+		return id, fmt.Errorf("store: read identity: %w", err)
+	}
+	id.SystemID = systemID(ctx, pool)
+	return id, nil
+}
+
+// systemID tries the Neon timeline first, then the cluster's system
+// identifier; both may be refused to an unprivileged role.
+func systemID(ctx context.Context, pool *pgxpool.Pool) string {
+	var s string
+	err := pool.QueryRow(ctx, `SELECT current_setting('neon.timeline_id', true)`).Scan(&s)
+	if err == nil && s != "" {
+		return "neon:" + s
+	}
+	var n int64
+	err = pool.QueryRow(ctx, `SELECT system_identifier FROM pg_control_system()`).Scan(&n)
+	if err == nil {
+		return fmt.Sprint(n)
+	}
+	return ""
+}
+
+// IsNoRows reports whether err means a query found no row.
+func IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

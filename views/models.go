@@ -1,0 +1,169 @@
+// Package views holds the console's templ components and the view models
+// they render. View models carry display-ready values: handlers format
+// times, counts and states before they reach a template.
+package views
+
+// Page is what the base layout needs on every page.
+type Page struct {
+	// Title is the page title shown in the browser tab and the heading.
+	Title string
+	// Active is the key of the navigation entry to highlight.
+	Active string
+	// Env is the environment name: production, staging, development or demo.
+	Env string
+	// DB identifies the database the console is connected to.
+	DB DBIdentity
+	// User is the signed-in operator; nil on the login page.
+	User *Operator
+	// Nav lists the navigation entries the user's role may open.
+	Nav []NavItem
+	// Flash is a one-line message shown above the content.
+	Flash Flash
+	// Version is the console's build version.
+	Version string
+}
+
+// Flash is a one-line message with a kind: "ok", "error" or "" for none.
+type Flash struct {
+	Kind string
+	Text string
+}
+
+// DBIdentity is the identity of the console's own database, never a password.
+type DBIdentity struct {
+	Host          string
+	Database      string
+	User          string
+	ServerVersion string
+	SystemID      string
+	// Err is set when the identity could not be read.
+	Err string
+}
+
+// Operator is the signed-in operator.
+type Operator struct {
+	ID    int64
+	Email string
+	Role  string
+}
+
+// NavItem is one entry of the main navigation.
+type NavItem struct {
+	Key   string
+	Label string
+	Path  string
+}
+
+// Tile is one system on the Overview.
+type Tile struct {
+	Key  string
+	Name string
+	// State is "not_configured", "ok", "error" or "pending".
+	State string
+	// StateLabel is the human text for State.
+	StateLabel string
+	// Detail is a short line about what was found (version, counts).
+	Detail string
+	// Err is the last error, redacted.
+	Err string
+	// Checked is how long ago the last check ran ("12s ago"), or "never".
+	Checked string
+	// Href links to the system's screen.
+	Href string
+}
+
+// Alert is an open alert shown on the Overview.
+type Alert struct {
+	// Level is "warning" or "critical".
+	Level string
+	Text  string
+	Href  string
+}
+
+// Overview is the Overview page.
+type Overview struct {
+	Tiles  []Tile
+	Alerts []Alert
+}
+
+// Login is the login page.
+type Login struct {
+	Email string
+	Error string
+	Next  string
+}
+
+// Placeholder describes a screen that is not built yet.
+type Placeholder struct {
+	Summary string
+	Items   []string
+}
+
+// AuditFilter is the audit page's filter form, as entered.
+type AuditFilter struct {
+	Operator string
+	Action   string
+	Target   string
+	Result   string
+	From     string
+	To       string
+}
+
+// AuditRow is one audit event, formatted.
+type AuditRow struct {
+	ID        int64
+	At        string
+	Operator  string
+	Role      string
+	ClientIP  string
+	Action    string
+	Target    string
+	Reason    string
+	Result    string
+	RequestID string
+	Details   string
+}
+
+// Audit is the audit page.
+type Audit struct {
+	Filter AuditFilter
+	Rows   []AuditRow
+	// Error is a filter validation error shown above the table.
+	Error string
+	// NextURL pages to older events; empty on the last page.
+	NextURL string
+	// ExportURL downloads the filtered events as CSV.
+	ExportURL string
+	// Results lists the result values offered in the filter.
+	Results []string
+}
+
+// OperatorRow is one operator on the operators page.
+type OperatorRow struct {
+	ID        int64
+	Email     string
+	Role      string
+	Disabled  bool
+	CreatedAt string
+	LastLogin string
+	Sessions  int
+	// Self marks the signed-in admin's own row.
+	Self bool
+}
+
+// Operators is the operators page.
+type Operators struct {
+	Rows  []OperatorRow
+	Roles []string
+	// Error is a form error shown above the add form.
+	Error string
+	// NewEmail and NewRole keep the add form's values after an error.
+	NewEmail string
+	NewRole  string
+}
+
+// ErrorPage is a full-page error.
+type ErrorPage struct {
+	Status  int
+	Message string
+}

@@ -1,0 +1,166 @@
+package web_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/testenv"
+	"github.com/atum/ops-console/internal/watch"
+	"github.com/atum/ops-console/views"
+	"github.com/atum/ops-console/web"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, devstack.Options{Postgres: true}) }
+
+const password = "a long test password"
+
+// harness is a console on a real, migrated Postgres behind httptest.
+type harness struct {
+	t      *testing.T
+	pool   *pgxpool.Pool
+	store  *auth.Store
+	audit  *audit.Log
+	server *web.Server
+	ts     *httptest.Server
+	ready  error
+	schema error
+}
+
+type option func(*web.Deps)
+
+func newHarness(t *testing.T, opts ...option) *harness {
+	t.Helper()
+	pool, _ := testenv.MigratedPool(t)
+	h := &harness{t: t, pool: pool, store: auth.NewStore(pool), audit: audit.New(pool)}
+	var logw io.Writer = io.Discard
+	if os.Getenv("WEB_TEST_LOG") != "" {
+		logw = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logw, nil))
+	mon := watch.New(time.Second, func(s string) string { return s }, log,
+		watch.Check{Key: "postgres", Name: "Console database", Href: "/", Probe: func(ctx context.Context) (string, error) {
+			return "PostgreSQL 15", pool.Ping(ctx)
+		}},
+		watch.Check{Key: "redis", Name: "Redis", Href: "/cache", Probe: func(context.Context) (string, error) {
+			return "", errors.New("dial tcp 127.0.0.1:1: connect: connection refused <script>x</script>")
+		}},
+		watch.Check{Key: "qstash", Name: "QStash", Href: "/queues"},
+	)
+	mon.Refresh()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go mon.Run(ctx)
+	d := web.Deps{
+		Env: "staging", Version: "test", Log: log, Sessions: h.store, Audit: h.audit, Systems: mon,
+		Identity: func() views.DBIdentity {
+			return views.DBIdentity{Host: "127.0.0.1", Database: "atum", User: "postgres", ServerVersion: "15.18", SystemID: "7311"}
+		},
+		Ready:       func(context.Context) error { return h.ready },
+		SchemaErr:   func() error { return h.schema },
+		SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	h.server = web.New(d)
+	h.ts = httptest.NewServer(h.server.Echo)
+	t.Cleanup(h.ts.Close)
+	waitFor(t, func() bool { st, _ := mon.Get("postgres"); return st.State == watch.OK })
+	return h
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// client returns an HTTP client with a cookie jar that does not follow
+// redirects.
+func (h *harness) client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// operator creates an operator with role and returns a signed-in client.
+func (h *harness) operator(email string, role auth.Role) *http.Client {
+	h.t.Helper()
+	if _, err := h.store.CreateOperator(context.Background(), email, role, password, false); err != nil {
+		h.t.Fatal(err)
+	}
+	c := h.client()
+	resp := h.post(c, "/login", url.Values{"email": {email}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		h.t.Fatalf("login as %s: %d %s", email, resp.StatusCode, body(resp))
+	}
+	return c
+}
+
+func (h *harness) get(c *http.Client, path string, hdr ...string) *http.Response {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp
+}
+
+func (h *harness) post(c *http.Client, path string, form url.Values, hdr ...string) *http.Response {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.ts.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return resp
+}
+
+func body(resp *http.Response) string {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// events returns the audit events with action, newest first.
+func (h *harness) events(action string) []audit.Event {
+	h.t.Helper()
+	ev, err := h.audit.List(context.Background(), audit.Filter{Action: action, Limit: 1000})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []audit.Event
+	for _, e := range ev {
+		if e.Action == action {
+			out = append(out, e)
+		}
+	}
+	return out
+}

@@ -1,0 +1,60 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/handlers"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/static"
+)
+
+// Route is one entry of the console's URL surface.
+type Route struct {
+	Method string
+	Path   string
+	// Public routes need no session; every other route needs Role.
+	Public bool
+	Role   auth.Role
+	// NavKey and NavLabel put a GET route in the navigation.
+	NavKey   string
+	NavLabel string
+	Handler  echo.HandlerFunc
+}
+
+// routes is the whole URL surface of the console, in one place.
+func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
+	health := &handlers.Health{Systems: d.Systems, Ready: d.Ready}
+	login := &handlers.Login{Base: base, Store: d.Sessions, Cookies: cookies, MaxAge: d.SessionMax}
+	overview := &handlers.Overview{Base: base, Systems: d.Systems, Alerts: d.Alerts}
+	soon := &handlers.Placeholders{Base: base}
+	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
+	ops := &handlers.Operators{Base: base, Store: d.Sessions}
+	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))
+
+	get, post := http.MethodGet, http.MethodPost
+	return []Route{
+		{Method: get, Path: "/healthz", Public: true, Handler: health.Live},
+		{Method: get, Path: "/readyz", Public: true, Handler: health.Readiness},
+		{Method: get, Path: "/login", Public: true, Handler: login.Form},
+		{Method: post, Path: "/login", Public: true, Handler: login.Submit},
+		{Method: get, Path: "/static/*", Public: true, Handler: assets},
+
+		{Method: post, Path: "/logout", Role: auth.Viewer, Handler: login.Logout},
+		{Method: get, Path: "/", Role: auth.Viewer, NavKey: "overview", NavLabel: "Overview", Handler: overview.Show},
+		{Method: get, Path: "/connections", Role: auth.Viewer, NavKey: "connections", NavLabel: "Connections", Handler: soon.Show("connections")},
+		{Method: get, Path: "/cache", Role: auth.Viewer, NavKey: "cache", NavLabel: "Cache", Handler: soon.Show("cache")},
+		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: soon.Show("queues")},
+		{Method: get, Path: "/accounts", Role: auth.Support, NavKey: "accounts", NavLabel: "Accounts", Handler: soon.Show("accounts")},
+		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: soon.Show("fleet")},
+		{Method: get, Path: "/audit", Role: auth.Operator, NavKey: "audit", NavLabel: "Audit", Handler: auditLog.List},
+		{Method: get, Path: "/audit.csv", Role: auth.Operator, Handler: auditLog.Export},
+		{Method: get, Path: "/operators", Role: auth.Admin, NavKey: "operators", NavLabel: "Operators", Handler: ops.List},
+		{Method: post, Path: "/operators", Role: auth.Admin, Handler: ops.Create},
+		{Method: post, Path: "/operators/:id/role", Role: auth.Admin, Handler: ops.SetRole},
+		{Method: post, Path: "/operators/:id/disable", Role: auth.Admin, Handler: ops.Disable},
+		{Method: post, Path: "/operators/:id/enable", Role: auth.Admin, Handler: ops.Enable},
+		{Method: post, Path: "/operators/:id/sessions/end", Role: auth.Admin, Handler: ops.EndSessions},
+	}
+}

@@ -1,0 +1,142 @@
+// Package web is the console's HTTP server: Echo, its middleware, the
+// route table and the error handler. Handlers live in package handlers.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/atum/ops-console/handlers"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/views"
+)
+
+// SessionStore loads and ends sessions and manages operators.
+type SessionStore interface {
+	handlers.LoginStore
+	handlers.OperatorStore
+	Session(ctx context.Context, token string, idle time.Duration) (auth.Session, error)
+}
+
+// Deps is everything the server needs.
+type Deps struct {
+	Env      string
+	Version  string
+	Log      *slog.Logger
+	Sessions SessionStore
+	Audit    interface {
+		handlers.Auditor
+		handlers.AuditReader
+	}
+	Systems  handlers.Snapshotter
+	Identity func() views.DBIdentity
+	// Ready checks the console's own database now (for /readyz).
+	Ready func(ctx context.Context) error
+	// SchemaErr returns why pages cannot be served (schema out of date),
+	// or nil.
+	SchemaErr func() error
+	// Alerts returns extra Overview alerts.
+	Alerts func() []views.Alert
+
+	TrustFlyClientIP bool
+	AlwaysSecure     bool
+	SessionIdle      time.Duration
+	SessionMax       time.Duration
+}
+
+// Server is the console's HTTP application.
+type Server struct {
+	Echo *echo.Echo
+	// Routes is the route table the server was built from.
+	Routes []Route
+}
+
+// New builds the Echo application with all middleware and routes.
+func New(d Deps) *Server {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = clientIP(d.TrustFlyClientIP)
+
+	cookies := handlers.Cookies{AlwaysSecure: d.AlwaysSecure, TrustProxyProto: d.TrustFlyClientIP}
+	base := &handlers.Base{Env: d.Env, Version: d.Version, Identity: d.Identity, Audit: d.Audit, Log: d.Log}
+	e.HTTPErrorHandler = errorHandler(base, d.Log)
+
+	e.Use(middleware.Recover())
+	e.Use(middleware.RequestID())
+	e.Use(requestLogger(d.Log))
+	e.Use(securityHeaders(cookies))
+	e.Use(middleware.BodyLimit("1M"))
+	e.Use(middleware.ContextTimeout(30 * time.Second))
+	e.Use(echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
+	e.Use(schemaGate(d.SchemaErr))
+	e.Use(loadSession(d.Sessions, cookies, d.SessionIdle, d.Log))
+
+	s := &Server{Echo: e}
+	s.Routes = routes(d, base, cookies)
+	for _, r := range s.Routes {
+		if r.Role != "" {
+			base.Nav = appendNav(base.Nav, r)
+		}
+		mw := []echo.MiddlewareFunc{}
+		if !r.Public {
+			mw = append(mw, requireRole(base, r.Role))
+		}
+		e.Add(r.Method, r.Path, r.Handler, mw...)
+	}
+	return s
+}
+
+func appendNav(nav []handlers.NavEntry, r Route) []handlers.NavEntry {
+	if r.NavLabel == "" || r.Method != http.MethodGet {
+		return nav
+	}
+	return append(nav, handlers.NavEntry{Key: r.NavKey, Label: r.NavLabel, Path: r.Path, Role: r.Role})
+}
+
+// clientIP takes the client address from Fly-Client-IP when trusted and
+// otherwise from the TCP peer. X-Forwarded-For is never trusted.
+func clientIP(trustFly bool) echo.IPExtractor {
+	return func(r *http.Request) string {
+		if trustFly {
+			if ip := strings.TrimSpace(r.Header.Get("Fly-Client-IP")); net.ParseIP(ip) != nil {
+				return ip
+			}
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
+	}
+}
+
+// Serve runs the server on addr until ctx ends, then shuts down
+// gracefully within grace.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

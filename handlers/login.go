@@ -55,7 +55,8 @@ func (h *Login) Submit(c echo.Context) error {
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
 		return h.fail(c, http.StatusUnauthorized, email, next, "Wrong email or password.", reasonCode(err))
 	case err != nil:
-		return err
+		h.Log.Error("sign-in failed", "error", err)
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "The console's database is unreachable, so nobody can sign in right now. Try again shortly.")
 	}
 	if old := h.Cookies.Token(c); old != "" {
 		_ = h.Store.EndSession(ctx, old) // never reuse a session id across a sign-in

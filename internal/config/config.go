@@ -39,7 +39,9 @@ type Config struct {
 	// QStashURL and QStashToken reach QStash; empty when not configured.
 	QStashURL   string
 	QStashToken string
-	// FlyAPIToken and FlyAppName reach the Fly Machines API.
+	// FlyAPIToken and FlyAppName reach the Fly Machines API. The app name
+	// comes from ATUM_FLY_APP, else FLY_APP_NAME: on Fly the runtime sets
+	// FLY_APP_NAME to the console's own app, not the platform's.
 	FlyAPIToken string
 	FlyAppName  string
 	// FlyAPIURL is the Machines API base URL.
@@ -82,7 +84,7 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		QStashURL:           strings.TrimSpace(getenv("QSTASH_URL")),
 		QStashToken:         strings.TrimSpace(getenv("QSTASH_TOKEN")),
 		FlyAPIToken:         strings.TrimSpace(getenv("FLY_API_TOKEN")),
-		FlyAppName:          strings.TrimSpace(getenv("FLY_APP_NAME")),
+		FlyAppName:          firstSet(getenv, "ATUM_FLY_APP", "FLY_APP_NAME"),
 		FlyAPIURL:           strings.TrimSpace(getenv("FLY_API_URL")),
 		PgBouncerAdminURL:   strings.TrimSpace(getenv("PGBOUNCER_ADMIN_URL")),
 		Host:                strings.TrimSpace(getenv("HOST")),
@@ -134,8 +136,8 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	} else if err := checkURL(c.FlyAPIURL, "https", "http"); err != nil {
 		add("FLY_API_URL", "%v", err)
 	}
-	if (c.FlyAPIToken == "") != (c.FlyAppName == "") {
-		add("FLY_API_TOKEN", "and FLY_APP_NAME must be set together")
+	if c.FlyAPIToken != "" && c.FlyAppName == "" {
+		add("FLY_API_TOKEN", "is set but the platform's app is not: set ATUM_FLY_APP (or FLY_APP_NAME off Fly)")
 	}
 	if c.PgBouncerAdminURL != "" {
 		if err := checkPostgresURL(c.PgBouncerAdminURL, false); err != nil {
@@ -203,6 +205,15 @@ func (c *Config) QStashConfigured() bool { return c.QStashURL != "" && c.QStashT
 
 // Addr is the listen address.
 func (c *Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+
+func firstSet(getenv func(string) string, names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(getenv(n)); v != "" {
+			return v
+		}
+	}
+	return ""
+}
 
 func checkPostgresURL(raw string, requireTLS bool) error {
 	u, err := url.Parse(raw)

@@ -79,11 +79,27 @@ func TestLoadDevelopmentAllowsPlainLocalDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.FlyAppName != "atum" {
+		t.Errorf("FlyAppName = %q", c.FlyAppName)
+	}
 	if c.QStashURL != "https://qstash-eu-central-1.upstash.io" {
 		t.Errorf("QStash default region = %q, want EU", c.QStashURL)
 	}
 	if !c.FlyConfigured() || !c.QStashConfigured() || !c.TrustFlyClientIP || c.LogFormat != "text" {
 		t.Errorf("unexpected: %+v", c)
+	}
+}
+
+func TestFlyAppPrefersATUMFlyApp(t *testing.T) {
+	// On Fly, FLY_APP_NAME is the console's own app; ATUM_FLY_APP wins.
+	c, err := load(map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB,
+		"FLY_APP_NAME": "atum-ops-console", "ATUM_FLY_APP": "atum", "FLY_API_TOKEN": "fo1_x"})
+	if err != nil || c.FlyAppName != "atum" {
+		t.Fatalf("FlyAppName = %v, %v", c, err)
+	}
+	// FLY_APP_NAME alone, without a token, is not an error: Fly sets it.
+	if _, err := load(map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "FLY_APP_NAME": "atum-ops-console"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -170,28 +170,7 @@ func (s *Stack) prepareDir(dir string) error {
 	if err := s.user.chown(s.dir); err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
-	if err := s.user.checkReachable(s.dir); err != nil {
-		return err
-	}
-
-	// Postgres puts its socket in the state directory unless the socket
-	// path would be too long for the kernel.
-	s.sockDir = s.dir
-	if len(filepath.Join(s.dir, ".s.PGSQL.65535")) > maxSocketPath {
-		parent := os.TempDir()
-		if len(filepath.Join(parent, "devstack-pg-0123456789", ".s.PGSQL.65535")) > maxSocketPath {
-			parent = "/tmp"
-		}
-		d, err := os.MkdirTemp(parent, "devstack-pg-")
-		if err != nil {
-			return fmt.Errorf("devstack: %w", err)
-		}
-		s.sockDir, s.ownSockDir = d, true
-		if err := s.user.chown(d); err != nil {
-			return fmt.Errorf("devstack: %w", err)
-		}
-	}
-	return nil
+	return s.user.checkReachable(s.dir)
 }
 
 // emptyDir creates dir if needed and removes everything in it. Missing

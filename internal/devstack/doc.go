@@ -20,6 +20,16 @@
 //		os.Exit(code)
 //	}
 //
+// The state directory (Stack.Dir) holds:
+//
+//	pgdata/               the PostgreSQL cluster
+//	initdb.log            output of initdb
+//	postgres.log          server log of postgres
+//	pgbouncer.ini         PgBouncer configuration (and pgbouncer-users.txt)
+//	pgbouncer.log         PgBouncer log
+//	redis/, redis.log     Redis working directory and log
+//	.s.PGSQL.<port>       the postgres unix socket, if the path is short enough
+//
 // Long-running programs should stop the stack when interrupted, e.g. by
 // deriving their context from signal.NotifyContext and calling Stop when it
 // is done.

@@ -34,6 +34,9 @@ func quoteConf(s string) string {
 // startPostgres initialises a cluster, starts the postmaster and creates the
 // "atum" database.
 func (s *Stack) startPostgres(ctx context.Context) error {
+	if err := s.pickSocketDir(); err != nil {
+		return err
+	}
 	data := filepath.Join(s.dir, "pgdata")
 	initLog := filepath.Join(s.dir, "initdb.log")
 	begin := time.Now()
@@ -102,6 +105,30 @@ func (s *Stack) startPostgres(ctx context.Context) error {
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "CREATE DATABASE atum OWNER postgres"); err != nil {
 		return fmt.Errorf("devstack: postgres: creating database atum: %w", err)
+	}
+	return nil
+}
+
+// pickSocketDir chooses the directory for the postgres unix socket: the
+// state directory, unless the socket path would be too long for the kernel,
+// in which case it is a new directory under the temporary directory (or
+// /tmp) that Stop removes.
+func (s *Stack) pickSocketDir() error {
+	s.sockDir = s.dir
+	if len(filepath.Join(s.dir, ".s.PGSQL.65535")) <= maxSocketPath {
+		return nil
+	}
+	parent := os.TempDir()
+	if len(filepath.Join(parent, "devstack-pg-0123456789", ".s.PGSQL.65535")) > maxSocketPath {
+		parent = "/tmp"
+	}
+	d, err := os.MkdirTemp(parent, "devstack-pg-")
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	s.sockDir, s.ownSockDir = d, true
+	if err := s.user.chown(d); err != nil {
+		return fmt.Errorf("devstack: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// quiet drops go-redis's own log lines: the console reports Redis
+// failures on its tiles and in its own structured log.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quiet{}) }
+
 // NewClient returns a client for url that does not connect until used and
 // keeps at most two connections (the console must stay cheap).
 func NewClient(url string) (*redis.Client, error) {

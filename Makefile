@@ -1,0 +1,47 @@
+# ATUM Ops Console. `make demo` runs it on local services; `make test` runs
+# every check CI runs. Both install what is missing (Debian, as root).
+
+BIN      := bin/atum-console
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+GOTEST   := go test -p 2 -count=1 -timeout 12m
+
+.PHONY: all build deps deps-browser generate lint test bench demo clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+deps:
+	bash scripts/install-deps.sh
+
+deps-browser:
+	bash scripts/install-deps.sh --browser
+
+generate:
+	go tool templ generate
+
+# lint fails on unformatted code, vet findings, unformatted templates and
+# generated templ files that do not match their sources.
+lint:
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	go tool templ fmt -fail .
+	@before=$$(cat $$(git ls-files --cached --others --exclude-standard '*_templ.go') | sha256sum); \
+	  go tool templ generate >/dev/null 2>&1 || { echo "templ generate failed"; exit 1; }; \
+	  after=$$(cat $$(git ls-files --cached --others --exclude-standard '*_templ.go') | sha256sum); \
+	  if [ "$$before" != "$$after" ]; then echo "generated *_templ.go files were not up to date: run 'make generate' and commit"; exit 1; fi
+
+test: deps-browser lint
+	$(GOTEST) ./...
+
+bench: deps build
+	go run ./internal/loadgen -bin $(BIN)
+
+demo: deps build
+	./$(BIN) demo
+
+clean:
+	rm -rf bin .demo

@@ -1,0 +1,255 @@
+// Command loadgen measures the built console the way the closing notes
+// report it: time from `serve` to the first 200 on /healthz with every
+// upstream down, resident memory at idle, and p50/p99 latency of the login
+// page and the Overview under concurrent clients on loopback. It starts
+// its own Postgres with internal/devstack and stops everything it started.
+//
+//	go run ./internal/loadgen -bin bin/atum-console
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/store"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/atum-console", "the console binary")
+	clients := flag.Int("clients", 50, "concurrent clients")
+	requests := flag.Int("requests", 4000, "requests per page")
+	flag.Parse()
+	if err := run(*bin, *clients, *requests); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, clients, requests int) error {
+	ctx := context.Background()
+	closed := freeAddr()
+	start, rss, err := coldStart(bin, map[string]string{
+		"ENVIRONMENT": "development", "DATABASE_URL": "postgres://console@" + closed + "/atum",
+		"REDIS_URL": "redis://" + freeAddr(), "QSTASH_URL": "http://" + freeAddr(), "QSTASH_TOKEN": "t",
+		"FLY_API_URL": "http://" + freeAddr(), "FLY_API_TOKEN": "t", "FLY_APP_NAME": "atum",
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("serve → first /healthz 200, every upstream down: %s\n", start.Round(100*time.Microsecond))
+	fmt.Printf("resident memory at idle (10 s after start, upstreams down): %.1f MiB\n", float64(rss)/1024)
+
+	st, err := devstack.Start(ctx, devstack.Options{Postgres: true})
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	pool, err := store.Open(ctx, st.PostgresURL(), 2)
+	if err != nil {
+		return err
+	}
+	if _, err := store.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if _, err := auth.NewStore(pool).CreateOperator(ctx, "load@atum.io", auth.Viewer, "load test password", false); err != nil {
+		return err
+	}
+	pool.Close()
+
+	addr := freeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd, err := startServe(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
+		"HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "warn"})
+	if err != nil {
+		return err
+	}
+	defer stopServe(cmd)
+	base := "http://" + addr
+	if _, err := waitHealthy(base, 10*time.Second); err != nil {
+		return err
+	}
+	cookie, err := signIn(base)
+	if err != nil {
+		return err
+	}
+	for _, page := range []struct{ name, path, cookie string }{{"login page", "/login", ""}, {"overview", "/", cookie}} {
+		lat, errs := hammer(base+page.path, page.cookie, clients, requests)
+		if errs > 0 {
+			return fmt.Errorf("%s: %d failed requests", page.name, errs)
+		}
+		fmt.Printf("%-10s %d requests, %d clients: p50 %s  p99 %s  max %s\n", page.name, len(lat), clients,
+			pct(lat, 50), pct(lat, 99), lat[len(lat)-1].Round(time.Microsecond))
+	}
+	rss, _ = residentKiB(cmd.Process.Pid)
+	fmt.Printf("resident memory after the load: %.1f MiB\n", float64(rss)/1024)
+	return nil
+}
+
+// coldStart starts serve with env, measures the time to the first 200 on
+// /healthz, waits 10 s and reads the process's resident memory.
+func coldStart(bin string, env map[string]string) (time.Duration, int, error) {
+	addr := freeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	env["HOST"], env["PORT"], env["LOG_LEVEL"] = "127.0.0.1", port, "error"
+	t0 := time.Now()
+	cmd, err := startServe(bin, env)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stopServe(cmd)
+	if _, err := waitHealthy("http://"+addr, 10*time.Second); err != nil {
+		return 0, 0, err
+	}
+	d := time.Since(t0)
+	time.Sleep(10 * time.Second)
+	rss, err := residentKiB(cmd.Process.Pid)
+	return d, rss, err
+}
+
+func startServe(bin string, env map[string]string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	return cmd, cmd.Start()
+}
+
+func stopServe(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(25 * time.Second):
+		_ = cmd.Process.Kill()
+	}
+}
+
+func waitHealthy(base string, limit time.Duration) (time.Duration, error) {
+	t0 := time.Now()
+	c := &http.Client{Timeout: time.Second}
+	for time.Since(t0) < limit {
+		if resp, err := c.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return time.Since(t0), nil
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0, fmt.Errorf("no 200 on %s/healthz within %s", base, limit)
+}
+
+func signIn(base string) (string, error) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(base+"/login", url.Values{"email": {"load@atum.io"}, "password": {"load test password"}})
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if strings.HasSuffix(ck.Name, "atum_session") {
+			return ck.Name + "=" + ck.Value, nil
+		}
+	}
+	return "", fmt.Errorf("sign-in answered %d without a session cookie", resp.StatusCode)
+}
+
+// hammer sends n GETs to target from clients goroutines and returns the
+// sorted latencies and the number of failures (anything but a 200).
+func hammer(target, cookie string, clients, n int) ([]time.Duration, int) {
+	tr := &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	jobs := make(chan struct{}, n)
+	for range n {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				req, _ := http.NewRequest(http.MethodGet, target, nil)
+				if cookie != "" {
+					req.Header.Set("Cookie", cookie)
+				}
+				t0 := time.Now()
+				resp, err := c.Do(req)
+				ok := err == nil && resp.StatusCode == 200
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				d := time.Since(t0)
+				mu.Lock()
+				if ok {
+					lat = append(lat, d)
+				} else {
+					errs++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return lat, errs
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(i, len(sorted))-1)].Round(time.Microsecond)
+}
+
+func residentKiB(pid int) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			var kib int
+			_, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kib)
+			return kib, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

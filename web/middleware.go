@@ -109,10 +109,11 @@ func loadSession(store SessionStore, cookies handlers.Cookies, idle time.Duratio
 			case errors.Is(err, auth.ErrNoSession):
 				cookies.Clear(c)
 			default:
+				log.Warn("session lookup failed", "path", c.Path(), "error", err)
 				if c.Path() != "/login" {
-					return fmt.Errorf("load session: %w", err)
+					return echo.NewHTTPError(http.StatusServiceUnavailable,
+						"The console's own database is unreachable, so your session cannot be checked. The Overview comes back by itself when it answers; /readyz shows the state.")
 				}
-				log.Warn("session lookup failed on the login page", "error", err)
 			}
 			return next(c)
 		}

@@ -235,3 +235,17 @@ func TestIdleSessionExpires(t *testing.T) {
 		t.Fatalf("idle session: %d, want a redirect to login", resp.StatusCode)
 	}
 }
+
+func TestDatabaseDownIsAClear503(t *testing.T) {
+	h := newHarness(t)
+	c := h.operator("v@atum.io", auth.Viewer)
+	h.pool.Close()
+	resp := h.get(c, "/")
+	if b := body(resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(b, "database is unreachable") ||
+		!strings.Contains(b, `data-testid="env-banner"`) {
+		t.Fatalf("overview with the database down: %d\n%s", resp.StatusCode, b)
+	}
+	if resp := h.get(c, "/healthz"); resp.StatusCode != 200 {
+		t.Fatalf("/healthz: %d", resp.StatusCode)
+	}
+}

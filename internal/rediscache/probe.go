@@ -31,8 +31,12 @@ func NewClient(url string) (*redis.Client, error) {
 	opt.ReadTimeout = 3 * time.Second
 	opt.WriteTimeout = 3 * time.Second
 	opt.MaxRetries = 0
-	opt.ClientName = "atum-console"
-	opt.DisableIdentity = true // no CLIENT SETINFO on connect: commands are billed
+	// Little on connect: Upstash bills every command, so no CLIENT SETNAME
+	// or SETINFO; go-redis always sends one HELLO per new connection, so
+	// connections are kept for long.
+	opt.ClientName = ""
+	opt.DisableIdentity = true
+	opt.ConnMaxIdleTime = time.Hour
 	return redis.NewClient(opt), nil
 }
 

@@ -1,0 +1,99 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestStatesAndRedaction(t *testing.T) {
+	var fail atomic.Bool
+	m := New(time.Hour, func(s string) string { return "[" + s + "]" }, quietLog(),
+		Check{Key: "a", Name: "A", Probe: func(context.Context) (string, error) {
+			if fail.Load() {
+				return "", errors.New("token=abc refused")
+			}
+			return "fine", nil
+		}},
+		Check{Key: "b", Name: "B"},
+	)
+	snap := m.Snapshot()
+	if snap[0].State != Pending || snap[1].State != NotConfigured {
+		t.Fatalf("initial states = %s, %s", snap[0].State, snap[1].State)
+	}
+	c := m.checks[0]
+	if st := m.ProbeOnce(context.Background(), c); st.State != OK || st.Detail != "fine" || st.LastOK.IsZero() {
+		t.Fatalf("after a good probe: %+v", st)
+	}
+	fail.Store(true)
+	st := m.ProbeOnce(context.Background(), c)
+	if st.State != Failing || st.Err != "[token=abc refused]" || st.Failures != 1 || st.LastOK.IsZero() {
+		t.Fatalf("after a failed probe: %+v", st)
+	}
+	m.ProbeOnce(context.Background(), c)
+	if st, _ := m.Get("a"); st.Failures != 2 {
+		t.Fatalf("failures = %d", st.Failures)
+	}
+	fail.Store(false)
+	if st := m.ProbeOnce(context.Background(), c); st.State != OK || st.Failures != 0 || st.Err != "" {
+		t.Fatalf("after recovery: %+v", st)
+	}
+}
+
+func TestProbeTimeout(t *testing.T) {
+	m := New(time.Hour, func(s string) string { return s }, quietLog())
+	c := Check{Key: "slow", Timeout: 50 * time.Millisecond, Probe: func(ctx context.Context) (string, error) {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}}
+	m.status["slow"] = Status{Key: "slow"}
+	start := time.Now()
+	if st := m.ProbeOnce(context.Background(), c); st.State != Failing || time.Since(start) > time.Second {
+		t.Fatalf("slow probe: %+v after %s", st, time.Since(start))
+	}
+}
+
+// TestRunBacksOffWhileFailing counts probes of a failing system: with a
+// 20 ms interval, backoff doubles the wait after each failure.
+func TestRunBacksOffWhileFailing(t *testing.T) {
+	var failing, healthy atomic.Int64
+	m := New(20*time.Millisecond, func(s string) string { return s }, quietLog(),
+		Check{Key: "down", Probe: func(context.Context) (string, error) { failing.Add(1); return "", errors.New("down") }},
+		Check{Key: "up", Probe: func(context.Context) (string, error) { healthy.Add(1); return "ok", nil }},
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	m.Run(ctx)
+	// Healthy: about 700/20 = 35 probes. Failing: 20+20+40+80+160+320 ms → about 6.
+	if h, f := healthy.Load(), failing.Load(); h < 15 || f > 8 || f < 3 {
+		t.Fatalf("probes: healthy %d, failing %d; want steady vs backed off", h, f)
+	}
+}
+
+func TestRefreshWakesLoops(t *testing.T) {
+	var n atomic.Int64
+	m := New(time.Hour, func(s string) string { return s }, quietLog(),
+		Check{Key: "x", Probe: func(context.Context) (string, error) { n.Add(1); return "", nil }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	m.Refresh()
+	for n.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n.Load() < 2 {
+		t.Fatalf("Refresh did not wake the loop: %d probes", n.Load())
+	}
+}

@@ -36,7 +36,7 @@ func (h *Overview) Show(c echo.Context) error {
 				level = "critical"
 			}
 			m.Alerts = append(m.Alerts, views.Alert{Level: level, Href: st.Href,
-				Text: fmt.Sprintf("%s unreachable since %s: %s", st.Name, since(st.LastOK, now), st.Err)})
+				Text: fmt.Sprintf("%s unreachable (%s): %s", st.Name, lastAnswered(st.LastOK, now), st.Err)})
 		}
 	}
 	if h.Alerts != nil {
@@ -85,9 +85,9 @@ func Ago(t, now time.Time) string {
 	}
 }
 
-func since(t, now time.Time) string {
+func lastAnswered(t, now time.Time) string {
 	if t.IsZero() {
-		return "start"
+		return "not once since the console started"
 	}
-	return Ago(t, now)
+	return "last answered " + Ago(t, now)
 }

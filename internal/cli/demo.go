@@ -41,7 +41,15 @@ func demo(ctx context.Context, env Env) error {
 		dir = ".demo"
 	}
 	fmt.Fprintf(env.Stdout, "starting Postgres, PgBouncer and Redis in %s ...\n", dir)
-	st, err := devstack.Start(ctx, devstack.Options{Dir: dir, Postgres: true, PgBouncer: true, Redis: true})
+	opts := devstack.Options{Dir: dir, Postgres: true, PgBouncer: true, Redis: true}
+	st, err := devstack.Start(ctx, opts)
+	if errors.Is(err, devstack.ErrDirUnreachable) && env.Getenv("DEMO_DIR") == "" {
+		// As root in a checkout the postgres user cannot enter (e.g. under
+		// /root): a temporary directory, removed on exit, works everywhere.
+		fmt.Fprintf(env.Stdout, "%s is not reachable by the postgres user; using a temporary directory instead\n", dir)
+		opts.Dir = ""
+		st, err = devstack.Start(ctx, opts)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -49,6 +50,10 @@ func (a *account) chown(path string) error {
 	return os.Lchown(path, a.uid, a.gid)
 }
 
+// ErrDirUnreachable says the data directory cannot be reached by the
+// account that runs postgres and pgbouncer (as root: the postgres user).
+var ErrDirUnreachable = errors.New("data directory unreachable by the server account")
+
 // checkReachable returns an error when the account cannot search every
 // ancestor of dir, which would stop postgres from reaching its data.
 func (a *account) checkReachable(dir string) error {
@@ -61,7 +66,8 @@ func (a *account) checkReachable(dir string) error {
 			return fmt.Errorf("devstack: %w", err)
 		}
 		if !searchable(fi, a) {
-			return fmt.Errorf("devstack: %s is not reachable by user %s, which runs postgres and pgbouncer (directory %s is not searchable by it); use a directory under %s", dir, a.name, d, os.TempDir())
+			return fmt.Errorf("devstack: %s is not reachable by user %s, which runs postgres and pgbouncer (directory %s is not searchable by it); use a directory under %s: %w",
+				dir, a.name, d, os.TempDir(), ErrDirUnreachable)
 		}
 		if d == filepath.Dir(d) {
 			return nil

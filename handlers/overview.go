@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -21,7 +22,7 @@ type Overview struct {
 	*Base
 	Systems Snapshotter
 	// Alerts returns extra alerts beyond unreachable systems.
-	Alerts func() []views.Alert
+	Alerts func(ctx context.Context) []views.Alert
 }
 
 // Show renders the Overview from the latest snapshots.
@@ -40,7 +41,7 @@ func (h *Overview) Show(c echo.Context) error {
 		}
 	}
 	if h.Alerts != nil {
-		m.Alerts = append(m.Alerts, h.Alerts()...)
+		m.Alerts = append(m.Alerts, h.Alerts(c.Request().Context())...)
 	}
 	return Render(c, http.StatusOK, views.OverviewPage(h.Page(c, "Overview", "overview"), m))
 }

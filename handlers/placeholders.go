@@ -17,14 +17,6 @@ var planned = map[string]struct {
 	title string
 	views.Placeholder
 }{
-	"connections": {"Connections", views.Placeholder{
-		Summary: "The Postgres connection budget, live: how close the fleet is to the database's connection limit and who holds the connections.",
-		Items: []string{
-			"The real formula: machines × processes × (pool + overflow) per process group, plus every other engine, against the live limit",
-			"Usage by source (application_name), idle-in-transaction sessions, long transactions and lock waits",
-			"PgBouncer waiting clients where reachable",
-			"History and a what-if calculator",
-		}}},
 	"cache": {"Cache", views.Placeholder{
 		Summary: "Tenant-cache hit rates by layer and the Redis command volume against its budget.",
 		Items: []string{

@@ -16,9 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/internal/testenv"
 	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
@@ -37,8 +39,23 @@ type harness struct {
 	audit  *audit.Log
 	server *web.Server
 	ts     *httptest.Server
-	ready  error
-	schema error
+	ready   error
+	schema  error
+	sampler *neon.Sampler
+	plan    neon.Plan
+}
+
+// budget is the harness's plan: api 2 machines × 2 processes × (15 + 5)
+// and worker 1 × 1 × 20, plus 15 for other engines: 115.
+func (h *harness) budget() neon.Budget {
+	if h.plan.Groups == nil {
+		h.plan = neon.Plan{
+			Groups: []neon.Group{{Name: "api", Machines: 2, Processes: 2, PoolSize: 15, MaxOverflow: 5, MachinesFrom: "config"},
+				{Name: "worker", Machines: 1, Processes: 1, PoolSize: 15, MaxOverflow: 5, MachinesFrom: "config"}},
+			Engines: []neon.Engine{{Name: "atum-console", Connections: 14}, {Name: "migrations", Connections: 1}},
+		}
+	}
+	return neon.Budget{Plan: h.plan}
 }
 
 type option func(*web.Deps)
@@ -65,6 +82,10 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go mon.Run(ctx)
+	h.sampler = neon.NewSampler()
+	h.sampler.Console, h.sampler.Platform, h.sampler.Interval, h.sampler.Keep = pool, pool, time.Second, time.Hour
+	h.sampler.Planned = func() int { return h.budget().Plan.Total() }
+	h.sampler.Log = log
 	d := web.Deps{
 		Env: "staging", Version: "test", Log: log, Sessions: h.store, Audit: h.audit, Systems: mon,
 		Identity: func() views.DBIdentity {
@@ -73,6 +94,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Ready:       func(context.Context) error { return h.ready },
 		SchemaErr:   func() error { return h.schema },
 		SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
+		Connections: h.sampler, Budget: h.budget, PlatformHost: "127.0.0.1", ConsoleHost: "127.0.0.1",
+		Alerts: func(ctx context.Context) []views.Alert { return handlers.ConnectionAlerts(ctx, h.sampler, h.budget()) },
 	}
 	for _, o := range opts {
 		o(&d)

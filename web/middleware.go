@@ -77,8 +77,7 @@ func schemaGate(schemaErr func() error) echo.MiddlewareFunc {
 			if schemaErr == nil {
 				return next(c)
 			}
-			switch c.Path() {
-			case "/healthz", "/readyz", "/static/*":
+			if isInfra(c.Path()) {
 				return next(c)
 			}
 			if err := schemaErr(); err != nil {
@@ -89,13 +88,30 @@ func schemaGate(schemaErr func() error) echo.MiddlewareFunc {
 	}
 }
 
+// touch records activity on every request but the health checks and
+// static assets.
+func touch(a interface{ Touch() }) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if a != nil && !isInfra(c.Path()) {
+				a.Touch()
+			}
+			return next(c)
+		}
+	}
+}
+
+// isInfra reports whether a route serves machines, not people.
+func isInfra(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/static/*"
+}
+
 // loadSession attaches the operator's session to the request when the
 // cookie carries a live one. It never refuses: requireRole does.
 func loadSession(store SessionStore, cookies handlers.Cookies, idle time.Duration, log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			switch c.Path() {
-			case "/healthz", "/readyz", "/static/*":
+			if isInfra(c.Path()) {
 				return next(c)
 			}
 			token := cookies.Token(c)

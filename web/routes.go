@@ -28,6 +28,8 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	health := &handlers.Health{Systems: d.Systems, Ready: d.Ready}
 	login := &handlers.Login{Base: base, Store: d.Sessions, Cookies: cookies, MaxAge: d.SessionMax}
 	overview := &handlers.Overview{Base: base, Systems: d.Systems, Alerts: d.Alerts}
+	conns := &handlers.Connections{Base: base, Sampler: d.Connections, Budget: d.Budget,
+		BouncerConfigured: d.BouncerConfigured, PlatformHost: d.PlatformHost, ConsoleHost: d.ConsoleHost}
 	soon := &handlers.Placeholders{Base: base}
 	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
@@ -43,7 +45,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 
 		{Method: post, Path: "/logout", Role: auth.Viewer, Handler: login.Logout},
 		{Method: get, Path: "/", Role: auth.Viewer, NavKey: "overview", NavLabel: "Overview", Handler: overview.Show},
-		{Method: get, Path: "/connections", Role: auth.Viewer, NavKey: "connections", NavLabel: "Connections", Handler: soon.Show("connections")},
+		{Method: get, Path: "/connections", Role: auth.Viewer, NavKey: "connections", NavLabel: "Connections", Handler: conns.Show},
 		{Method: get, Path: "/cache", Role: auth.Viewer, NavKey: "cache", NavLabel: "Cache", Handler: soon.Show("cache")},
 		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: soon.Show("queues")},
 		{Method: get, Path: "/accounts", Role: auth.Support, NavKey: "accounts", NavLabel: "Accounts", Handler: soon.Show("accounts")},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/views"
 )
 
@@ -44,7 +45,17 @@ type Deps struct {
 	// or nil.
 	SchemaErr func() error
 	// Alerts returns extra Overview alerts.
-	Alerts func() []views.Alert
+	Alerts func(ctx context.Context) []views.Alert
+	// Activity is told about every page request, so background work runs
+	// only while someone uses the console.
+	Activity interface{ Touch() }
+
+	// Connections feeds the Connections screen.
+	Connections       handlers.ConnectionSampler
+	Budget            func() neon.Budget
+	BouncerConfigured bool
+	PlatformHost      string
+	ConsoleHost       string
 
 	TrustFlyClientIP bool
 	AlwaysSecure     bool
@@ -77,6 +88,7 @@ func New(d Deps) *Server {
 	e.Use(middleware.ContextTimeout(30 * time.Second))
 	e.Use(echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
 	e.Use(schemaGate(d.SchemaErr))
+	e.Use(touch(d.Activity))
 	e.Use(loadSession(d.Sessions, cookies, d.SessionIdle, d.Log))
 
 	s := &Server{Echo: e}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
@@ -34,6 +35,8 @@ type app struct {
 	redis    *redis.Client
 	http     *http.Client
 	monitor  *watch.Monitor
+	activity *watch.Activity
+	sampler  *neon.Sampler
 	auth     *auth.Store
 	audit    *audit.Log
 
@@ -69,6 +72,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.audit = audit.New(a.pool)
 	a.identity.Store(&views.DBIdentity{Host: hostOf(cfg.DatabaseURL), Err: "not checked yet"})
 	a.monitor = watch.New(cfg.CheckInterval, a.redact, log, a.checks()...)
+	a.activity = watch.NewActivity(cfg.ActiveWindow)
+	a.monitor.Gate = a.activity.Active
+	a.sampler = neon.NewSampler()
+	a.sampler.Console, a.sampler.Platform, a.sampler.BouncerURL = a.pool, a.platform, cfg.PgBouncerAdminURL
+	a.sampler.Interval, a.sampler.Keep, a.sampler.Active = cfg.SampleInterval, cfg.HistoryRetention, a.activity.Active
+	a.sampler.Planned = func() int { return a.budget().Plan.Total() }
+	a.sampler.Redact, a.sampler.Log = a.redact, log
+	a.activity.OnWake = func() { a.monitor.Refresh(); a.sampler.Kick() }
 	return a, nil
 }
 
@@ -175,9 +186,16 @@ func (a *app) redact(s string) string {
 	return s
 }
 
+// budget is the planned connection budget: configuration, with machine
+// counts from the Fly fleet once that is watched.
+func (a *app) budget() neon.Budget {
+	return neon.Budget{Plan: a.cfg.Budget, Pooled: neon.IsPooled(hostOf(a.cfg.PlatformDatabaseURL)),
+		MinCU: a.cfg.NeonMinCU, MaxCU: a.cfg.NeonMaxCU}
+}
+
 // alerts lists Overview alerts beyond unreachable systems.
-func (a *app) alerts() []views.Alert {
-	var out []views.Alert
+func (a *app) alerts(ctx context.Context) []views.Alert {
+	out := handlers.ConnectionAlerts(ctx, a.sampler, a.budget())
 	if n := a.demoOperators.Load(); n > 0 {
 		out = append(out, views.Alert{Level: "critical", Href: "/operators", Text: fmt.Sprintf(
 			"%d demo operator accounts exist in this %s database; they cannot sign in here, remove them", n, a.cfg.Environment)})

@@ -48,12 +48,15 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 	}
 
 	go a.monitor.Run(ctx)
+	go a.sampler.Run(ctx)
 	go a.maintain(ctx)
 
 	srv := web.New(web.Deps{
 		Env: cfg.Environment, Version: env.Version, Log: log, Sessions: a.auth, Audit: a.audit,
 		Systems: a.monitor, Identity: func() views.DBIdentity { return *a.identity.Load() },
-		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts,
+		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts, Activity: a.activity,
+		Connections: a.sampler, Budget: a.budget, BouncerConfigured: cfg.PgBouncerAdminURL != "",
+		PlatformHost: hostOf(cfg.PlatformDatabaseURL), ConsoleHost: hostOf(cfg.DatabaseURL),
 		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
 	})

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/atum/ops-console/internal/neon"
 )
 
 // Environment names accepted in ENVIRONMENT.
@@ -62,6 +64,21 @@ type Config struct {
 	LogFormat string
 	// LogLevel is "debug", "info", "warn" or "error".
 	LogLevel string
+
+	// Budget is the platform's planned connection budget: process groups
+	// (BUDGET_GROUPS with DB_POOL_SIZE and DATABASE_MAX_OVERFLOW as the
+	// defaults per process) and other engines (BUDGET_OTHER_ENGINES).
+	Budget neon.Plan
+	// NeonMinCU and NeonMaxCU are the compute's autoscaling range; 0 when
+	// not configured.
+	NeonMinCU float64
+	NeonMaxCU float64
+	// SampleInterval is how often the connection sampler reads; it reads
+	// only while someone used the console within ActiveWindow.
+	SampleInterval time.Duration
+	ActiveWindow   time.Duration
+	// HistoryRetention is how long samples are kept.
+	HistoryRetention time.Duration
 }
 
 // Error is a configuration error naming the variable at fault.
@@ -175,6 +192,17 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		add("LOG_FORMAT", "is %q; want json or text", c.LogFormat)
 	}
 
+	errs = append(errs, c.loadBudget(getenv)...)
+	if c.SampleInterval, err = durationVar(getenv, "SAMPLE_INTERVAL", 15*time.Second, time.Second, 10*time.Minute); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ActiveWindow, err = durationVar(getenv, "ACTIVE_WINDOW", 10*time.Minute, 10*time.Second, 24*time.Hour); err != nil {
+		errs = append(errs, err)
+	}
+	if c.HistoryRetention, err = durationVar(getenv, "HISTORY_RETENTION", 14*24*time.Hour, time.Hour, 90*24*time.Hour); err != nil {
+		errs = append(errs, err)
+	}
+
 	switch c.LogLevel {
 	case "":
 		c.LogLevel = "info"
@@ -195,6 +223,70 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// Budget defaults: the platform guide's pool settings and two process
+// groups.
+const (
+	defaultGroups  = "api:machines=2,processes=2;worker:machines=1,processes=1"
+	defaultEngines = "atum-console=14,migrations=1"
+)
+
+func (c *Config) loadBudget(getenv func(string) string) []error {
+	var errs []error
+	pool, err := intVar(getenv, "DB_POOL_SIZE", 15, 0, neon.MaxPool)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	overflow, err := intVar(getenv, "DATABASE_MAX_OVERFLOW", 5, 0, neon.MaxPool)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	groups := strings.TrimSpace(getenv("BUDGET_GROUPS"))
+	if groups == "" {
+		groups = defaultGroups
+	}
+	if c.Budget.Groups, err = neon.ParseGroups(groups, pool, overflow); err != nil {
+		errs = append(errs, &Error{Var: "BUDGET_GROUPS", Msg: err.Error()})
+	}
+	engines := strings.TrimSpace(getenv("BUDGET_OTHER_ENGINES"))
+	if engines == "" {
+		engines = defaultEngines
+	}
+	if c.Budget.Engines, err = neon.ParseEngines(engines); err != nil {
+		errs = append(errs, &Error{Var: "BUDGET_OTHER_ENGINES", Msg: err.Error()})
+	}
+	minCU, errMin := cuVar(getenv, "NEON_COMPUTE_MIN_CU")
+	maxCU, errMax := cuVar(getenv, "NEON_COMPUTE_MAX_CU")
+	for _, e := range []error{errMin, errMax} {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if errMin == nil && errMax == nil {
+		switch {
+		case minCU == 0 && maxCU == 0:
+		case minCU == 0 || maxCU == 0:
+			errs = append(errs, &Error{Var: "NEON_COMPUTE_MIN_CU", Msg: "and NEON_COMPUTE_MAX_CU must be set together"})
+		case minCU > maxCU:
+			errs = append(errs, &Error{Var: "NEON_COMPUTE_MIN_CU", Msg: "must not exceed NEON_COMPUTE_MAX_CU"})
+		default:
+			c.NeonMinCU, c.NeonMaxCU = minCU, maxCU
+		}
+	}
+	return errs
+}
+
+func cuVar(getenv func(string) string, name string) (float64, error) {
+	s := strings.TrimSpace(getenv(name))
+	if s == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0.25 || f > 56 {
+		return 0, &Error{Var: name, Msg: fmt.Sprintf("is %q; want compute units from 0.25 to 56", s)}
+	}
+	return f, nil
 }
 
 // FlyConfigured reports whether the Fly Machines API is configured.

@@ -112,3 +112,37 @@ func TestRedactURL(t *testing.T) {
 		t.Errorf("RedactURL changed a URL without secrets: %q", got)
 	}
 }
+
+func TestBudgetConfig(t *testing.T) {
+	c, err := load(map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": "postgres://u@h/db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Defaults: api 2 machines × 2 processes and worker 1 × 1, each (15 + 5); console 14 + migrations 1.
+	if got := c.Budget.Total(); got != 2*2*20+1*1*20+15 {
+		t.Fatalf("default budget = %d", got)
+	}
+	c, err = load(map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": "postgres://u@h/db",
+		"DB_POOL_SIZE": "10", "DATABASE_MAX_OVERFLOW": "0", "BUDGET_GROUPS": "api:machines=4,processes=3;cron:machines=1,processes=1,pool=2,overflow=1",
+		"BUDGET_OTHER_ENGINES": "atum-console=14", "NEON_COMPUTE_MIN_CU": "0.25", "NEON_COMPUTE_MAX_CU": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Budget.Total(); got != 4*3*10+3+14 || c.NeonMaxCU != 2 {
+		t.Fatalf("budget = %d, %+v", got, c.Budget)
+	}
+	for name, vars := range map[string]map[string]string{
+		"BUDGET_GROUPS":         {"BUDGET_GROUPS": "api:machines=-1"},
+		"DB_POOL_SIZE":          {"DB_POOL_SIZE": "lots"},
+		"BUDGET_OTHER_ENGINES":  {"BUDGET_OTHER_ENGINES": "cron"},
+		"NEON_COMPUTE_MAX_CU":   {"NEON_COMPUTE_MIN_CU": "1", "NEON_COMPUTE_MAX_CU": "0.1"},
+		"NEON_COMPUTE_MIN_CU":   {"NEON_COMPUTE_MIN_CU": "4", "NEON_COMPUTE_MAX_CU": "2"},
+		"DATABASE_MAX_OVERFLOW": {"DATABASE_MAX_OVERFLOW": "-3"},
+		"SAMPLE_INTERVAL":       {"SAMPLE_INTERVAL": "0s"},
+	} {
+		vars["ENVIRONMENT"], vars["DATABASE_URL"] = "development", "postgres://u@h/db"
+		if _, err := load(vars); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v: err = %v, want one naming %s", vars, err, name)
+		}
+	}
+}

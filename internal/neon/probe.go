@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -48,61 +47,17 @@ func PlatformProbe(pool *pgxpool.Pool) func(context.Context) (string, error) {
 }
 
 // PgBouncerProbe returns a check of a self-hosted PgBouncer's admin
-// console. It opens one connection per probe over the simple query
-// protocol: the admin console accepts neither prepared statements nor a
-// pool's health pings.
+// console (see ReadPgBouncer).
 func PgBouncerProbe(adminURL string) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
-		cfg, err := pgx.ParseConfig(adminURL)
+		b, err := ReadPgBouncer(ctx, adminURL)
 		if err != nil {
-			return "", fmt.Errorf("pgbouncer: cannot parse PGBOUNCER_ADMIN_URL")
+			return "", err
 		}
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return "", fmt.Errorf("pgbouncer: %w", err)
+		var active int64
+		for _, p := range b.Pools {
+			active += p.ClActive
 		}
-		defer conn.Close(context.WithoutCancel(ctx))
-		rows, err := conn.Query(ctx, "SHOW POOLS")
-		if err != nil {
-			return "", fmt.Errorf("pgbouncer: SHOW POOLS: %w", err)
-		}
-		defer rows.Close()
-		col := map[string]int{}
-		for i, f := range rows.FieldDescriptions() {
-			col[f.Name] = i
-		}
-		pools, active, waiting := 0, int64(0), int64(0)
-		for rows.Next() {
-			vals, err := rows.Values()
-			if err != nil {
-				return "", fmt.Errorf("pgbouncer: SHOW POOLS: %w", err)
-			}
-			pools++
-			active += asInt(vals, col, "cl_active")
-			waiting += asInt(vals, col, "cl_waiting")
-		}
-		if err := rows.Err(); err != nil {
-			return "", fmt.Errorf("pgbouncer: SHOW POOLS: %w", err)
-		}
-		return fmt.Sprintf("%d pools · %d clients active · %d waiting", pools, active, waiting), nil
+		return fmt.Sprintf("%d pools · %d clients active · %d waiting", len(b.Pools), active, b.Waiting), nil
 	}
-}
-
-func asInt(vals []any, col map[string]int, name string) int64 {
-	i, ok := col[name]
-	if !ok || i >= len(vals) {
-		return 0
-	}
-	switch v := vals[i].(type) {
-	case int64:
-		return v
-	case int32:
-		return int64(v)
-	case string:
-		var n int64
-		fmt.Sscan(v, &n)
-		return n
-	}
-	return 0
 }

@@ -61,6 +61,9 @@ type Monitor struct {
 	redact   func(string) string
 	log      *slog.Logger
 
+	// Gate, when set, pauses every probe while it returns false.
+	Gate func() bool
+
 	mu     sync.RWMutex
 	status map[string]Status
 	wake   chan struct{}
@@ -82,7 +85,8 @@ func New(interval time.Duration, redact func(string) string, log *slog.Logger, c
 
 // Run probes every configured system until ctx ends: each on its own
 // goroutine, every interval while it answers and with exponential
-// backoff (up to two minutes) while it fails.
+// backoff (up to two minutes) while it fails. While Gate says no, probes
+// pause; Refresh resumes them at once.
 func (m *Monitor) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, c := range m.checks {
@@ -100,7 +104,10 @@ func (m *Monitor) Run(ctx context.Context) {
 
 func (m *Monitor) loop(ctx context.Context, c Check) {
 	for {
-		st := m.ProbeOnce(ctx, c)
+		var st Status
+		if m.Gate == nil || m.Gate() {
+			st = m.ProbeOnce(ctx, c)
+		}
 		wait := m.interval
 		for i := 1; i < st.Failures && wait < maxBackoff; i++ {
 			wait *= 2

@@ -97,3 +97,27 @@ func TestRefreshWakesLoops(t *testing.T) {
 		t.Fatalf("Refresh did not wake the loop: %d probes", n.Load())
 	}
 }
+
+func TestGatePausesProbesAndActivityWakesThem(t *testing.T) {
+	var n atomic.Int64
+	act := NewActivity(time.Hour)
+	m := New(10*time.Millisecond, func(s string) string { return s }, quietLog(),
+		Check{Key: "x", Probe: func(context.Context) (string, error) { n.Add(1); return "", nil }})
+	m.Gate = act.Active
+	act.OnWake = m.Refresh
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+	time.Sleep(100 * time.Millisecond)
+	if n.Load() != 0 || act.Active() {
+		t.Fatalf("probes ran while nobody used the console: %d", n.Load())
+	}
+	act.Touch()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n.Load() < 3 || !act.Active() || act.Last().IsZero() {
+		t.Fatalf("probes after activity: %d", n.Load())
+	}
+}

@@ -1,0 +1,43 @@
+package watch
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Activity remembers when a signed-in operator last used this console
+// instance. Background work that would wake a scaled-to-zero Neon compute
+// or cost Redis and QStash commands runs only while someone is looking.
+type Activity struct {
+	last   atomic.Int64 // unix nanoseconds
+	window time.Duration
+	// OnWake is called when activity resumes after a quiet window.
+	OnWake func()
+}
+
+// NewActivity returns a tracker that counts as active for window after
+// the last Touch.
+func NewActivity(window time.Duration) *Activity { return &Activity{window: window} }
+
+// Touch records a use of the console now.
+func (a *Activity) Touch() {
+	now := time.Now().UnixNano()
+	prev := a.last.Swap(now)
+	if now-prev > int64(a.window) && a.OnWake != nil {
+		a.OnWake()
+	}
+}
+
+// Active reports whether the console was used within the window.
+func (a *Activity) Active() bool {
+	return time.Now().UnixNano()-a.last.Load() <= int64(a.window)
+}
+
+// Last is when the console was last used; zero if never.
+func (a *Activity) Last() time.Time {
+	n := a.last.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}

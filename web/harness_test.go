@@ -33,12 +33,12 @@ const password = "a long test password"
 
 // harness is a console on a real, migrated Postgres behind httptest.
 type harness struct {
-	t      *testing.T
-	pool   *pgxpool.Pool
-	store  *auth.Store
-	audit  *audit.Log
-	server *web.Server
-	ts     *httptest.Server
+	t       *testing.T
+	pool    *pgxpool.Pool
+	store   *auth.Store
+	audit   *audit.Log
+	server  *web.Server
+	ts      *httptest.Server
 	ready   error
 	schema  error
 	sampler *neon.Sampler

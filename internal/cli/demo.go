@@ -63,6 +63,9 @@ func demo(ctx context.Context, env Env) error {
 		"ENVIRONMENT": config.Demo, "DATABASE_URL": st.PostgresURL(), "REDIS_URL": st.RedisURL(),
 		"PGBOUNCER_ADMIN_URL": st.PgBouncerAdminURL(), "HOST": "127.0.0.1", "PORT": port,
 		"LOG_LEVEL": env.Getenv("LOG_LEVEL"), "CHECK_INTERVAL": env.Getenv("CHECK_INTERVAL"),
+		// The plan matches the simulated fleet below.
+		"BUDGET_GROUPS":        "api:machines=3,processes=2,pool=3,overflow=2;worker:machines=2,processes=1,pool=2,overflow=1",
+		"BUDGET_OTHER_ENGINES": "atum-console=14,migrations=1,batch=30",
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
 	if err != nil {
@@ -71,6 +74,17 @@ func demo(ctx context.Context, env Env) error {
 	if err := prepareDemo(ctx, cfg, env); err != nil {
 		return err
 	}
+	// The simulated fleet holds real pooled connections through PgBouncer:
+	// some idle in a transaction, a lock wait, and more busy clients than
+	// PgBouncer's pool has server connections, so clients wait.
+	fleet, err := sim.StartConnections(ctx, sim.ConnectionsOptions{URL: st.PgBouncerURL(),
+		Groups: []sim.SimGroup{{Name: "api", Machines: 3, Processes: 2, Pool: 3, Overflow: 2},
+			{Name: "worker", Machines: 2, Processes: 1, Pool: 2, Overflow: 1}},
+		IdleInTx: 2, LockWait: true, Busy: 30})
+	if err != nil {
+		return err
+	}
+	defer fleet.Stop()
 	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://127.0.0.1:%s\n", port)
 	fmt.Fprintln(env.Stdout, "sign in with password \"demo\" as one of:")
 	for _, o := range demoOperators {

@@ -112,32 +112,38 @@ func (s *Sampler) redact(msg string) string {
 }
 
 // Tick takes one sample unless another instance took one within the last
-// interval; either way it refreshes this instance's latest snapshot.
+// interval; either way it refreshes this instance's latest snapshot. The
+// election lock is a session lock held on one console connection outside
+// any transaction, so the console never sits idle in a transaction while
+// it reads the platform.
 func (s *Sampler) Tick(ctx context.Context) error {
-	var snap *Snapshot
-	err := pgx.BeginFunc(ctx, s.Console, func(tx pgx.Tx) error {
-		var got bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, samplerLock).Scan(&got); err != nil {
-			return err
-		}
-		if !got {
-			return nil // another instance is sampling right now
-		}
-		var recent bool
-		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.connection_samples WHERE at > now() - $1 * interval '1 second')`,
-			(s.Interval * 8 / 10).Seconds()).Scan(&recent)
-		if err != nil || recent {
-			return err
-		}
-		snap = s.read(ctx)
-		return s.store(ctx, tx, snap)
-	})
+	conn, err := s.Console.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("neon: sample: %w", err)
 	}
-	if snap != nil {
-		s.latest.Store(snap)
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, samplerLock).Scan(&got); err != nil {
+		return fmt.Errorf("neon: sample: %w", err)
 	}
+	if !got {
+		return nil // another instance is sampling right now
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, samplerLock) //nolint:errcheck
+	var recent bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.connection_samples WHERE at > now() - $1 * interval '1 second')`,
+		(s.Interval * 8 / 10).Seconds()).Scan(&recent)
+	if err != nil {
+		return fmt.Errorf("neon: sample: %w", err)
+	}
+	if recent {
+		return nil
+	}
+	snap := s.read(ctx)
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return s.store(ctx, tx, snap) }); err != nil {
+		return fmt.Errorf("neon: sample: %w", err)
+	}
+	s.latest.Store(snap)
 	return nil
 }
 

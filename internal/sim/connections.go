@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -38,6 +37,9 @@ const (
 	// cleanupTimeout bounds the statements Stop runs after the workers
 	// have ended (rollbacks, commits, relabelling).
 	cleanupTimeout = 2 * time.Second
+	// relabelConns bounds the connections Stop opens to relabel
+	// PgBouncer's server connections.
+	relabelConns = 64
 	// firstPID is the fake pid of the first simulated process.
 	firstPID = 1000
 )
@@ -194,7 +196,7 @@ func StartConnections(ctx context.Context, o ConnectionsOptions) (*Connections, 
 	for _, p := range busy {
 		c.spawn(func() { c.runBusy(p) })
 	}
-	c.stopWatch = context.AfterFunc(ctx, c.Stop)
+	c.stopWatch = context.AfterFunc(ctx, c.shutdown)
 	return c, nil
 }
 
@@ -223,12 +225,9 @@ func (o *ConnectionsOptions) validate() error {
 // newProcess creates the pool of the process called name. Its connections
 // are made in the background.
 func (c *Connections) newProcess(name string, size, minConns int) (*simProcess, error) {
-	cfg, err := pgxpool.ParseConfig(c.url)
+	cfg, err := c.poolConfig()
 	if err != nil {
 		return nil, fmt.Errorf("sim: connections: %w", err)
-	}
-	if !strings.Contains(c.url, "default_query_exec_mode") {
-		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = name
 	cfg.MaxConns = int32(size)
@@ -238,6 +237,21 @@ func (c *Connections) newProcess(name string, size, minConns int) (*simProcess, 
 		return nil, fmt.Errorf("sim: connections: %s: %w", name, err)
 	}
 	return &simProcess{name: name, pool: pool}, nil
+}
+
+// poolConfig parses the URL into a pool configuration without an
+// application_name, using exec mode (no named prepared statements, which
+// transaction pooling breaks) unless the URL picks a mode.
+func (c *Connections) poolConfig() (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(c.url)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(c.url, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+	delete(cfg.ConnConfig.RuntimeParams, "application_name")
+	return cfg, nil
 }
 
 // prepare checks that the database answers, creates sim_locks when
@@ -273,20 +287,26 @@ func (c *Connections) Processes() []string {
 	return names
 }
 
-// Stop ends the simulation: it stops every goroutine (interrupting
-// running statements, so held transactions are rolled back or, for the
-// blocker, committed), closes every pool, and then relabels PgBouncer's
-// idle server connections that still carry a simulated application_name
+// Stop ends the simulation: it stops every goroutine, rolling back the
+// held transactions and interrupting running statements by closing their
+// connections (pgx's default; cancel requests are avoided because
+// PgBouncer 1.18 can crash when a client leaves while its cancel request
+// is under way), closes every pool, and then resets PgBouncer's idle
+// server connections that still carry a simulated application_name
 // (PgBouncer does not reset a server connection when its client leaves,
-// so it would otherwise show the name of the last process that used it).
-// It returns when all that is done, typically within a second or two.
-// Stop is idempotent; it is also called when the context given to
-// StartConnections is cancelled.
+// so it would otherwise keep showing the name of the last process that
+// used it). It returns when all that is done, typically in well under a
+// second and at most about three. Stop is idempotent; it also runs when
+// the context given to StartConnections is cancelled.
 func (c *Connections) Stop() {
+	c.stopWatch()
+	c.shutdown()
+}
+
+// shutdown does Stop's work once; it runs in its own goroutine when the
+// context given to StartConnections is cancelled.
+func (c *Connections) shutdown() {
 	c.stopOnce.Do(func() {
-		if c.stopWatch != nil {
-			c.stopWatch()
-		}
 		c.cancel()
 		c.wg.Wait()
 		c.closePools()
@@ -303,24 +323,25 @@ func (c *Connections) closePools() {
 	wg.Wait()
 }
 
-// relabel gives PgBouncer's server connections that still show one of the
-// simulated processes' names in pg_stat_activity a neutral, empty
-// application_name. PgBouncer sets a server connection's application_name
-// to its client's when it hands it over, so running one short statement
-// per idle server connection from clients without a name clears them.
+// relabel resets the application_name of PgBouncer's idle server
+// connections that still show one of the simulated processes' names in
+// pg_stat_activity. PgBouncer sets a server connection's application_name
+// to its client's when it hands it over and never resets it, and it sends
+// nothing for a client without a name; so each round runs, from as many
+// clients at once as there may be idle server connections (each then gets
+// one of its own), RESET application_name followed by a short sleep, which
+// gives the server connections the empty name they started with.
 func (c *Connections) relabel() {
 	if len(c.procs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
-	cfg, err := pgxpool.ParseConfig(c.url)
+	cfg, err := c.poolConfig()
 	if err != nil {
 		return
 	}
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-	cfg.ConnConfig.RuntimeParams["application_name"] = ""
-	cfg.MaxConns = 64
+	cfg.MaxConns = relabelConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return
@@ -328,23 +349,22 @@ func (c *Connections) relabel() {
 	defer pool.Close()
 	names := c.Processes()
 	for ctx.Err() == nil {
-		// Labelled: idle server connections still named after one of
-		// ours; idle: all idle connections of this database and user,
-		// an upper bound of PgBouncer's idle server connections.
+		// idle counts every idle session of this database and user, an
+		// upper bound of PgBouncer's idle server connections; the one
+		// running this query is idle again once it has answered.
 		var labelled, idle int
 		err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE application_name = ANY($1)), count(*)
 			FROM pg_stat_activity
 			WHERE datname = current_database() AND usename = current_user
-			  AND state = 'idle' AND pid <> pg_backend_pid()`, names).Scan(&labelled, &idle)
-		fmt.Fprintf(os.Stderr, "DEBUG relabel labelled=%d idle=%d err=%v\n", labelled, idle, err)
+			  AND (state = 'idle' OR pid = pg_backend_pid())`, names).Scan(&labelled, &idle)
 		if err != nil || labelled == 0 {
 			return
 		}
-		// Statements running at the same time each get a server
-		// connection of their own.
 		var wg sync.WaitGroup
-		for range min(idle+1, int(cfg.MaxConns)) {
-			wg.Go(func() { _, _ = pool.Exec(ctx, `SELECT pg_sleep(0.05)`) })
+		for range min(idle, relabelConns) {
+			// Without arguments pgx sends this as one simple query,
+			// which PgBouncer runs on one server connection.
+			wg.Go(func() { _, _ = pool.Exec(ctx, `RESET application_name; SELECT pg_sleep(0.1)`) })
 		}
 		wg.Wait()
 	}

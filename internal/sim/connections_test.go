@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,26 +94,56 @@ func clWaiting(ctx context.Context, admin *pgx.Conn) (int, error) {
 	return sum, rows.Err()
 }
 
-func dumpActivity(t *testing.T, ctx context.Context, conn *pgx.Conn) {
+// dumpState logs pg_stat_activity and PgBouncer's pools, servers and
+// clients, to explain a failure.
+func dumpState(t *testing.T, ctx context.Context, direct, admin *pgx.Conn) {
 	t.Helper()
-	rows, err := conn.Query(ctx, `SELECT application_name, coalesce(state, ''), count(*) FROM pg_stat_activity
-		WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' GROUP BY 1, 2 ORDER BY 1, 2`)
+	logRows(t, ctx, direct, "pg_stat_activity", `SELECT pid, application_name, state, wait_event_type,
+		pg_blocking_pids(pid)::text, left(query, 60) FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' ORDER BY application_name`)
+	for _, q := range []string{"SHOW POOLS", "SHOW SERVERS", "SHOW CLIENTS"} {
+		logRows(t, ctx, admin, q, q)
+	}
+}
+
+// logRows logs the rows of query, headed by its column names.
+func logRows(t *testing.T, ctx context.Context, conn *pgx.Conn, title, query string) {
+	t.Helper()
+	rows, err := conn.Query(ctx, query)
 	if err != nil {
-		t.Logf("pg_stat_activity: %v", err)
+		t.Logf("%s: %v", title, err)
 		return
 	}
 	defer rows.Close()
 	var sb strings.Builder
+	for _, fd := range rows.FieldDescriptions() {
+		sb.WriteString(" " + fd.Name)
+	}
 	for rows.Next() {
-		var app, state string
-		var n int
-		if err := rows.Scan(&app, &state, &n); err != nil {
-			t.Logf("pg_stat_activity: %v", err)
+		vals, err := rows.Values()
+		if err != nil {
+			t.Logf("%s: %v", title, err)
 			return
 		}
-		fmt.Fprintf(&sb, "\n  %-32q %-22s %d", app, state, n)
+		fmt.Fprintf(&sb, "\n  %v", vals)
 	}
-	t.Logf("pg_stat_activity:%s", sb.String())
+	t.Logf("%s:%s", title, sb.String())
+}
+
+// waitFor polls cond every 50 ms until it holds or d has passed, and
+// returns how long that took and whether it held.
+func waitFor(d time.Duration, cond func() (bool, error)) (time.Duration, bool, error) {
+	begin := time.Now()
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return time.Since(begin), ok, err
+		}
+		if time.Since(begin) > d {
+			return time.Since(begin), false, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitGoroutines waits up to d for the goroutine count to fall to n.
@@ -128,20 +159,49 @@ func waitGoroutines(t *testing.T, n int, d time.Duration) {
 	}
 }
 
-func TestConnectionsSimulateTheFleet(t *testing.T) {
+// connectBoth opens a direct connection to Postgres and one to PgBouncer's
+// admin console, closed when the test ends.
+func connectBoth(t *testing.T, ctx context.Context) (direct, admin *pgx.Conn) {
+	t.Helper()
 	st := testenv.Stack(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	direct, err := pgx.Connect(ctx, st.PostgresURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer direct.Close(context.Background())
-	admin, err := pgx.Connect(ctx, st.PgBouncerAdminURL())
+	t.Cleanup(func() { direct.Close(context.Background()) })
+	admin, err = pgx.Connect(ctx, st.PgBouncerAdminURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(context.Background())
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return direct, admin
+}
+
+// idleAPISessions returns the pids of the idle-in-transaction sessions of
+// api processes.
+func idleAPISessions(ctx context.Context, direct *pgx.Conn) ([]int32, error) {
+	rows, err := direct.Query(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE application_name LIKE 'atum:api:%' AND state = 'idle in transaction' ORDER BY pid`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int32])
+}
+
+// gone reports whether no simulated session and no idle transaction is
+// left.
+func gone(ctx context.Context, direct *pgx.Conn) func() (bool, error) {
+	return func() (bool, error) {
+		a, err := readActivity(ctx, direct)
+		return a.atum == 0 && a.idleInTx == 0, err
+	}
+}
+
+func TestConnectionsSimulateTheFleet(t *testing.T) {
+	st := testenv.Stack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	direct, admin := connectBoth(t, ctx)
 	goroutines := runtime.NumGoroutine()
 
 	var log syncBuffer
@@ -159,34 +219,59 @@ func TestConnectionsSimulateTheFleet(t *testing.T) {
 	}
 	defer c.Stop()
 	started := time.Since(begin)
-	if got := len(c.Processes()); got != 3*2+2*1+30 {
-		t.Fatalf("Processes() = %d names, want 38: %v", got, c.Processes())
+	procs := c.Processes()
+	if len(procs) != 3*2+2*1+30 {
+		t.Fatalf("Processes() = %d names, want 38: %v", len(procs), procs)
 	}
-	if p := c.Processes()[0]; !strings.HasPrefix(p, "atum:api:m-api-1:") {
-		t.Fatalf("first process = %q", p)
+	if !strings.HasPrefix(procs[0], "atum:api:m-api-1:") || !strings.HasPrefix(procs[len(procs)-1], "atum:worker:m-batch-1:") {
+		t.Fatalf("Processes() = %v", procs)
 	}
 
+	// The fleet shows up: named sessions, idle transactions, a lock
+	// wait, and clients queueing in PgBouncer.
 	var a activity
 	var waiting int
-	for {
+	visible, ok, err := waitFor(10*time.Second, func() (bool, error) {
+		var err error
 		if a, err = readActivity(ctx, direct); err != nil {
-			t.Fatal(err)
+			return false, err
 		}
 		if waiting, err = clWaiting(ctx, admin); err != nil {
-			t.Fatal(err)
+			return false, err
 		}
-		if a.api > 0 && a.worker > 0 && a.idleInTx >= 2 && a.blocked > 0 && waiting > 0 {
-			break
-		}
-		if time.Since(begin) > 10*time.Second {
-			dumpActivity(t, ctx, direct)
-			t.Fatalf("after 10 s: %+v, cl_waiting %d; log:\n%s", a, waiting, log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return a.api > 0 && a.worker > 0 && a.idleInTx >= 2 && a.blocked > 0 && waiting > 0, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	visible := time.Since(begin)
-	seen := a
-	dumpActivity(t, ctx, direct)
+	if !ok {
+		dumpState(t, ctx, direct, admin)
+		t.Fatalf("after 10 s: %+v, cl_waiting %d; log:\n%s", a, waiting, log.String())
+	}
+	seen, seenWaiting := a, waiting
+
+	// Idle transactions the server ends come back.
+	killed, err := idleAPISessions(ctx, direct)
+	if err != nil || len(killed) < 2 {
+		t.Fatalf("idle api sessions %v, %v", killed, err)
+	}
+	if _, err := direct.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, killed); err != nil {
+		t.Fatal(err)
+	}
+	reopened, ok, err := waitFor(10*time.Second, func() (bool, error) {
+		pids, err := idleAPISessions(ctx, direct)
+		fresh := 0
+		for _, p := range pids {
+			if !slices.Contains(killed, p) {
+				fresh++
+			}
+		}
+		return fresh >= 2, err
+	})
+	if err != nil || !ok {
+		dumpState(t, ctx, direct, admin)
+		t.Fatalf("terminated idle transactions not reopened within 10 s (%v); log:\n%s", err, log.String())
+	}
 
 	stopBegin := time.Now()
 	c.Stop()
@@ -195,57 +280,77 @@ func TestConnectionsSimulateTheFleet(t *testing.T) {
 		t.Errorf("Stop took %v", stopped)
 	}
 	c.Stop() // idempotent
-	for {
-		if a, err = readActivity(ctx, direct); err != nil {
-			t.Fatal(err)
-		}
-		if a.atum == 0 && a.idleInTx == 0 {
-			break
-		}
-		if time.Since(stopBegin) > 5*time.Second {
-			dumpActivity(t, ctx, direct)
-			debugDump(t, ctx, direct, admin)
-			t.Fatalf("5 s after Stop: %+v", a)
-		}
-		time.Sleep(50 * time.Millisecond)
+	clean, ok, err := waitFor(5*time.Second, gone(ctx, direct))
+	if err != nil || !ok {
+		dumpState(t, ctx, direct, admin)
+		t.Fatalf("simulated sessions left 5 s after Stop (%v)", err)
 	}
-	clean := time.Since(stopBegin)
 	waitGoroutines(t, goroutines, 3*time.Second)
-	t.Logf("started in %v, all visible after %v (%+v, cl_waiting %d), Stop took %v, sessions gone after %v",
-		started.Round(time.Millisecond), visible.Round(time.Millisecond), a, waiting,
-		stopped.Round(time.Millisecond), clean.Round(time.Millisecond))
-	_ = seen
+	t.Logf("started in %v; visible after %v (%+v, cl_waiting %d); killed idle transactions reopened in %v; "+
+		"Stop took %v, sessions gone %v after Stop",
+		started.Round(time.Millisecond), visible.Round(time.Millisecond), seen, seenWaiting,
+		reopened.Round(time.Millisecond), stopped.Round(time.Millisecond), clean.Round(time.Millisecond))
 	if s := log.String(); s != "" {
 		t.Logf("log:\n%s", s)
 	}
 }
 
-func debugDump(t *testing.T, ctx context.Context, direct, admin *pgx.Conn) {
-	for _, q := range []string{"SHOW SERVERS", "SHOW CLIENTS", "SHOW POOLS"} {
-		rows, err := admin.Query(ctx, q)
-		if err != nil {
-			t.Logf("%s: %v", q, err)
-			continue
-		}
-		var names []string
-		for _, fd := range rows.FieldDescriptions() {
-			names = append(names, fd.Name)
-		}
-		t.Logf("%s: %v", q, names)
-		for rows.Next() {
-			v, _ := rows.Values()
-			t.Logf("  %v", v)
-		}
-		rows.Close()
-	}
-	rows, err := direct.Query(ctx, `SELECT pid, application_name, state, client_port, backend_start::text, state_change::text, query FROM pg_stat_activity WHERE application_name LIKE 'atum:%'`)
+func TestConnectionsEndWithTheirContext(t *testing.T) {
+	st := testenv.Stack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	direct, admin := connectBoth(t, ctx)
+	goroutines := runtime.NumGoroutine()
+
+	simCtx, simCancel := context.WithCancel(ctx)
+	defer simCancel()
+	c, err := sim.StartConnections(simCtx, sim.ConnectionsOptions{
+		URL:      st.PgBouncerURL(),
+		Groups:   []sim.SimGroup{{Name: "api", Machines: 1, Processes: 2, Pool: 2, Overflow: 1}},
+		IdleInTx: 1,
+		LockWait: true,
+		Busy:     2,
+	})
 	if err != nil {
-		t.Log(err)
-		return
+		t.Fatal(err)
 	}
-	for rows.Next() {
-		v, _ := rows.Values()
-		t.Logf("  %v", v)
+	defer c.Stop()
+	if _, ok, err := waitFor(10*time.Second, func() (bool, error) {
+		a, err := readActivity(ctx, direct)
+		// The blocker's transaction is idle too.
+		return a.idleInTx >= 2 && a.blocked > 0, err
+	}); err != nil || !ok {
+		dumpState(t, ctx, direct, admin)
+		t.Fatalf("no idle transaction and lock wait within 10 s (%v)", err)
 	}
-	rows.Close()
+
+	simCancel()
+	took, ok, err := waitFor(5*time.Second, gone(ctx, direct))
+	if err != nil || !ok {
+		dumpState(t, ctx, direct, admin)
+		t.Fatalf("simulated sessions left 5 s after cancelling (%v)", err)
+	}
+	waitGoroutines(t, goroutines, 3*time.Second)
+	begin := time.Now()
+	c.Stop()
+	if d := time.Since(begin); d > 100*time.Millisecond {
+		t.Errorf("Stop after cancellation took %v", d)
+	}
+	t.Logf("sessions gone %v after cancelling", took.Round(time.Millisecond))
+}
+
+func TestStartConnectionsRejectsBadOptions(t *testing.T) {
+	url := testenv.Stack(t).PgBouncerURL()
+	for _, o := range []sim.ConnectionsOptions{
+		{Groups: smallFleet},
+		{URL: url},
+		{URL: url, Groups: []sim.SimGroup{{Name: "a:b", Machines: 1, Processes: 1, Pool: 1}}},
+		{URL: url, Groups: []sim.SimGroup{{Name: "api", Machines: 1, Processes: 1, Pool: 0}}},
+		{URL: url, Groups: smallFleet, Busy: -1},
+	} {
+		if c, err := sim.StartConnections(context.Background(), o); err == nil {
+			c.Stop()
+			t.Errorf("StartConnections(%+v) succeeded", o)
+		}
+	}
 }

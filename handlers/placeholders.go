@@ -17,13 +17,6 @@ var planned = map[string]struct {
 	title string
 	views.Placeholder
 }{
-	"cache": {"Cache", views.Placeholder{
-		Summary: "Tenant-cache hit rates by layer and the Redis command volume against its budget.",
-		Items: []string{
-			"Hit rate by layer (memory, Redis, database) per machine, and top tenants by misses",
-			"Redis server figures and commands per day projected against the budget",
-			"The SUSPEND_REDIS kill switch with a reason, and which instances applied it",
-		}}},
 	"queues": {"Queues", views.Placeholder{
 		Summary: "QStash queues and the dead-letter queue.",
 		Items: []string{

@@ -21,6 +21,7 @@ var publicRoutes = map[string]bool{
 // concrete turns a route pattern into a path that matches it.
 func concrete(path string) string {
 	path = strings.ReplaceAll(path, ":id", "1")
+	path = strings.ReplaceAll(path, ":name", "SUSPEND_REDIS")
 	return strings.ReplaceAll(path, "*", "css/console.css")
 }
 
@@ -115,7 +116,7 @@ func TestRolesAreCheckedOnTheServer(t *testing.T) {
 			}
 			c := h.client()
 			c.Jar.SetCookies(u, []*http.Cookie{{Name: "atum_session", Value: token}})
-			path := strings.ReplaceAll(r.Path, ":id", itoa(target.ID))
+			path := strings.ReplaceAll(strings.ReplaceAll(r.Path, ":id", itoa(target.ID)), ":name", "SUSPEND_REDIS")
 			var resp *http.Response
 			if r.Method == http.MethodGet {
 				resp = h.get(c, path)

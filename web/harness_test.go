@@ -21,28 +21,32 @@ import (
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/neon"
+	"github.com/atum/ops-console/internal/rediscache"
+	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/internal/testenv"
 	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
 	"github.com/atum/ops-console/web"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m, devstack.Options{Postgres: true}) }
+func TestMain(m *testing.M) { testenv.Main(m, devstack.Options{Postgres: true, Redis: true}) }
 
 const password = "a long test password"
 
 // harness is a console on a real, migrated Postgres behind httptest.
 type harness struct {
-	t       *testing.T
-	pool    *pgxpool.Pool
-	store   *auth.Store
-	audit   *audit.Log
-	server  *web.Server
-	ts      *httptest.Server
-	ready   error
-	schema  error
-	sampler *neon.Sampler
-	plan    neon.Plan
+	t        *testing.T
+	pool     *pgxpool.Pool
+	store    *auth.Store
+	audit    *audit.Log
+	server   *web.Server
+	ts       *httptest.Server
+	ready    error
+	schema   error
+	sampler  *neon.Sampler
+	plan     neon.Plan
+	switches *switches.Store
+	redis    *rediscache.Sampler
 }
 
 // budget is the harness's plan: api 2 machines × 2 processes × (15 + 5)
@@ -86,6 +90,17 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	h.sampler.Console, h.sampler.Platform, h.sampler.Interval, h.sampler.Keep = pool, pool, time.Second, time.Hour
 	h.sampler.Planned = func() int { return h.budget().Plan.Total() }
 	h.sampler.Log = log
+	rc, err := rediscache.NewClient(testenv.Stack(t).RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	h.switches = switches.NewStore(pool)
+	h.redis = &rediscache.Sampler{Console: pool, Client: rc, Interval: time.Second,
+		Suspended: func(ctx context.Context) (bool, error) {
+			s, err := h.switches.Get(ctx, switches.SuspendRedis)
+			return s.Enabled, err
+		}}
 	d := web.Deps{
 		Env: "staging", Version: "test", Log: log, Sessions: h.store, Audit: h.audit, Systems: mon,
 		Identity: func() views.DBIdentity {
@@ -95,7 +110,12 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		SchemaErr:   func() error { return h.schema },
 		SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
 		Connections: h.sampler, Budget: h.budget, PlatformHost: "127.0.0.1", ConsoleHost: "127.0.0.1",
-		Alerts: func(ctx context.Context) []views.Alert { return handlers.ConnectionAlerts(ctx, h.sampler, h.budget()) },
+		Alerts: func(ctx context.Context) []views.Alert {
+			out := handlers.ConnectionAlerts(ctx, h.sampler, h.budget())
+			out = append(out, handlers.SwitchAlerts(ctx, h.switches)...)
+			return append(out, handlers.CacheAlerts(ctx, pool, 1000, time.Now())...)
+		},
+		Console: pool, Switches: h.switches, Redis: h.redis, RedisConfigured: true, RedisBudget: 1000,
 	}
 	for _, o := range opts {
 		o(&d)

@@ -31,6 +31,9 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	conns := &handlers.Connections{Base: base, Sampler: d.Connections, Budget: d.Budget,
 		BouncerConfigured: d.BouncerConfigured, PlatformHost: d.PlatformHost, ConsoleHost: d.ConsoleHost}
 	soon := &handlers.Placeholders{Base: base}
+	sw := &handlers.Switches{Base: base, Store: d.Switches, Changed: d.SwitchChanged}
+	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
+		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}
 	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
 	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))
@@ -46,7 +49,10 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: post, Path: "/logout", Role: auth.Viewer, Handler: login.Logout},
 		{Method: get, Path: "/", Role: auth.Viewer, NavKey: "overview", NavLabel: "Overview", Handler: overview.Show},
 		{Method: get, Path: "/connections", Role: auth.Viewer, NavKey: "connections", NavLabel: "Connections", Handler: conns.Show},
-		{Method: get, Path: "/cache", Role: auth.Viewer, NavKey: "cache", NavLabel: "Cache", Handler: soon.Show("cache")},
+		{Method: get, Path: "/cache", Role: auth.Viewer, NavKey: "cache", NavLabel: "Cache", Handler: cache.Show},
+		{Method: post, Path: "/cache/probe", Role: auth.Operator, Handler: cache.Probe},
+		{Method: get, Path: "/switches", Role: auth.Viewer, NavKey: "switches", NavLabel: "Switches", Handler: sw.List},
+		{Method: post, Path: "/switches/:name", Role: auth.Operator, Handler: sw.Toggle},
 		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: soon.Show("queues")},
 		{Method: get, Path: "/accounts", Role: auth.Support, NavKey: "accounts", NavLabel: "Accounts", Handler: soon.Show("accounts")},
 		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: soon.Show("fleet")},

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -56,6 +57,15 @@ type Deps struct {
 	BouncerConfigured bool
 	PlatformHost      string
 	ConsoleHost       string
+
+	// Console is the console's own database (heartbeats, samples).
+	Console *pgxpool.Pool
+	// Switches, Redis and the rest feed the Cache and Switches screens.
+	Switches        handlers.SwitchStore
+	SwitchChanged   func()
+	Redis           handlers.RedisSampler
+	RedisConfigured bool
+	RedisBudget     int64
 
 	TrustFlyClientIP bool
 	AlwaysSecure     bool

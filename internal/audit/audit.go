@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -58,8 +59,17 @@ type Log struct {
 // New returns a Log over the console's own database.
 func New(pool *pgxpool.Pool) *Log { return &Log{pool: pool} }
 
+// Execer runs a statement: a pool, a connection or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // Record appends e. Secrets in Details are redacted first.
-func (l *Log) Record(ctx context.Context, e Entry) error {
+func (l *Log) Record(ctx context.Context, e Entry) error { return RecordIn(ctx, l.pool, e) }
+
+// RecordIn appends e through q, so that an action and its audit event
+// commit or fail together in one transaction.
+func RecordIn(ctx context.Context, q Execer, e Entry) error {
 	if e.Action == "" || e.Result == "" {
 		return fmt.Errorf("audit: action and result are required")
 	}
@@ -71,7 +81,7 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 	if e.OperatorID != 0 {
 		opID = &e.OperatorID
 	}
-	_, err = l.pool.Exec(ctx, `
+	_, err = q.Exec(ctx, `
 		INSERT INTO ops.audit_events (operator_id, operator, role, client_ip, action, target, reason, result, request_id, details)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		opID, clip(e.Operator, 320), e.Role, clip(e.ClientIP, 64), e.Action, clip(e.Target, 500),

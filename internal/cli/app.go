@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/store"
+	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
 )
@@ -37,6 +39,8 @@ type app struct {
 	monitor  *watch.Monitor
 	activity *watch.Activity
 	sampler  *neon.Sampler
+	redisInf *rediscache.Sampler
+	switches *switches.Store
 	auth     *auth.Store
 	audit    *audit.Log
 
@@ -44,6 +48,10 @@ type app struct {
 	schemaErr atomic.Pointer[store.SchemaError]
 	// demoOperators counts demo accounts found outside demo mode.
 	demoOperators atomic.Int64
+
+	alertMu    sync.Mutex
+	alertAt    time.Time
+	alertCache []views.Alert
 }
 
 // newApp opens (lazily) every configured system. Nothing here needs an
@@ -67,6 +75,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 			return nil, err
 		}
 	}
+	a.switches = switches.NewStore(a.pool)
+	a.redisInf = &rediscache.Sampler{Console: a.pool, Client: a.redis, Interval: cfg.SampleInterval,
+		Suspended: func(ctx context.Context) (bool, error) {
+			s, err := a.switches.Get(ctx, switches.SuspendRedis)
+			return s.Enabled, err
+		}}
 	a.auth = auth.NewStore(a.pool)
 	a.auth.AllowDemo = cfg.Environment == config.Demo
 	a.audit = audit.New(a.pool)
@@ -107,7 +121,7 @@ func (a *app) checks() []watch.Check {
 	}
 	rc := watch.Check{Key: "redis", Name: "Redis", Href: "/cache"}
 	if a.redis != nil {
-		rc.Probe = rediscache.Probe(a.redis)
+		rc.Probe = a.probeRedis
 	}
 	qs := watch.Check{Key: "qstash", Name: "QStash", Href: "/queues"}
 	if cfg.QStashConfigured() {
@@ -148,6 +162,24 @@ func (a *app) probeConsoleDB(ctx context.Context) (string, error) {
 		a.demoOperators.Store(n)
 	}
 	return fmt.Sprintf("PostgreSQL %s · schema ops v%d", id.ServerVersion, store.Latest()), nil
+}
+
+// probeRedis is the Redis tile's check: the INFO sampler's tick, so the
+// tile costs Redis nothing beyond one INFO per interval, and nothing at
+// all while SUSPEND_REDIS is on.
+func (a *app) probeRedis(ctx context.Context) (string, error) {
+	srv, err := a.redisInf.Tick(ctx, false)
+	if errors.Is(err, rediscache.ErrPaused) {
+		last := "no figures yet"
+		if l, lerr := a.redisInf.Latest(ctx); lerr == nil {
+			last = "last figures " + handlers.Ago(l.At, time.Now())
+		}
+		return "polling paused: SUSPEND_REDIS is on (" + last + ")", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d ops/s · %d clients · %d commands since start", srv.OpsPerSec, srv.ConnectedClients, srv.TotalCommands), nil
 }
 
 // ready is the /readyz check of the console's own database.
@@ -193,12 +225,21 @@ func (a *app) budget() neon.Budget {
 		MinCU: a.cfg.NeonMinCU, MaxCU: a.cfg.NeonMaxCU}
 }
 
-// alerts lists Overview alerts beyond unreachable systems.
+// alerts lists Overview alerts beyond unreachable systems. They are
+// computed at most every 5 s, however many people look.
 func (a *app) alerts(ctx context.Context) []views.Alert {
+	a.alertMu.Lock()
+	defer a.alertMu.Unlock()
+	if time.Since(a.alertAt) < 5*time.Second {
+		return a.alertCache
+	}
 	out := handlers.ConnectionAlerts(ctx, a.sampler, a.budget())
+	out = append(out, handlers.SwitchAlerts(ctx, a.switches)...)
+	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, time.Now())...)
 	if n := a.demoOperators.Load(); n > 0 {
 		out = append(out, views.Alert{Level: "critical", Href: "/operators", Text: fmt.Sprintf(
 			"%d demo operator accounts exist in this %s database; they cannot sign in here, remove them", n, a.cfg.Environment)})
 	}
+	a.alertCache, a.alertAt = out, time.Now()
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/atum/ops-console/internal/config"
+	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/store"
 	"github.com/atum/ops-console/views"
 	"github.com/atum/ops-console/web"
@@ -57,6 +58,8 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts, Activity: a.activity,
 		Connections: a.sampler, Budget: a.budget, BouncerConfigured: cfg.PgBouncerAdminURL != "",
 		PlatformHost: hostOf(cfg.PlatformDatabaseURL), ConsoleHost: hostOf(cfg.DatabaseURL),
+		Console: a.pool, Switches: a.switches, SwitchChanged: a.monitor.Refresh, Redis: a.redisInf,
+		RedisConfigured: a.redis != nil, RedisBudget: cfg.RedisDailyCommandBudget,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
 	})
@@ -84,8 +87,17 @@ func (a *app) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if !a.activity.Active() {
+				continue // pruning can wait: it must not wake a scaled-to-zero compute
+			}
 			if err := a.auth.Prune(ctx, 7*24*time.Hour); err != nil {
 				a.log.Warn("prune sessions", "error", a.redact(err.Error()))
+			}
+			if err := rediscache.Prune(ctx, a.pool, 48*time.Hour); err != nil {
+				a.log.Warn("prune heartbeats", "error", a.redact(err.Error()))
+			}
+			if err := rediscache.PruneSamples(ctx, a.pool, a.cfg.HistoryRetention); err != nil {
+				a.log.Warn("prune Redis samples", "error", a.redact(err.Error()))
 			}
 		}
 	}

@@ -79,6 +79,9 @@ type Config struct {
 	ActiveWindow   time.Duration
 	// HistoryRetention is how long samples are kept.
 	HistoryRetention time.Duration
+	// RedisDailyCommandBudget is the Redis commands per day the platform
+	// should stay under; the projection is compared with it.
+	RedisDailyCommandBudget int64
 }
 
 // Error is a configuration error naming the variable at fault.
@@ -202,6 +205,12 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	if c.HistoryRetention, err = durationVar(getenv, "HISTORY_RETENTION", 14*24*time.Hour, time.Hour, 90*24*time.Hour); err != nil {
 		errs = append(errs, err)
 	}
+
+	budget, err := intVar(getenv, "REDIS_DAILY_COMMAND_BUDGET", 1_000_000, 1, 1_000_000_000)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.RedisDailyCommandBudget = int64(budget)
 
 	switch c.LogLevel {
 	case "":

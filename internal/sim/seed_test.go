@@ -10,7 +10,9 @@ import (
 	"github.com/atum/ops-console/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m, devstack.Options{Postgres: true, PgBouncer: true}) }
+func TestMain(m *testing.M) {
+	testenv.Main(m, devstack.Options{Postgres: true, PgBouncer: true, Redis: true})
+}
 
 func TestSeedBuildsTheDemoPlatform(t *testing.T) {
 	ctx := context.Background()

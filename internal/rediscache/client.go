@@ -1,5 +1,6 @@
-// Package rediscache watches the platform's Redis (Upstash in production).
-// The console's own Redis use is kept small: one command per check.
+// Package rediscache watches the platform's tenant cache: hit rates from
+// the instances' heartbeats and the Redis server (Upstash in production)
+// from at most one INFO per interval. The console sends Redis nothing else.
 package rediscache
 
 import (
@@ -38,15 +39,4 @@ func NewClient(url string) (*redis.Client, error) {
 	opt.DisableIdentity = true
 	opt.ConnMaxIdleTime = time.Hour
 	return redis.NewClient(opt), nil
-}
-
-// Probe returns a check that sends one PING.
-func Probe(client *redis.Client) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) {
-		start := time.Now()
-		if err := client.Ping(ctx).Err(); err != nil {
-			return "", fmt.Errorf("redis: %w", err)
-		}
-		return fmt.Sprintf("PING answered in %s", time.Since(start).Round(time.Millisecond)), nil
-	}
 }

@@ -1,0 +1,256 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/switches"
+	"github.com/atum/ops-console/views"
+)
+
+// SwitchStore reads and changes kill switches.
+type SwitchStore interface {
+	List(ctx context.Context) ([]switches.Switch, error)
+	Get(ctx context.Context, name string) (switches.Switch, error)
+	Set(ctx context.Context, c switches.Change) (switches.Switch, error)
+	History(ctx context.Context, name string, limit int) ([]switches.HistoryEntry, error)
+	LiveInstances(ctx context.Context) ([]switches.Instance, error)
+}
+
+// Switches shows the kill switches and changes them.
+type Switches struct {
+	*Base
+	Store SwitchStore
+	// Changed is told after every change (to wake samplers).
+	Changed func()
+}
+
+// revertChoices are the automatic revert delays offered.
+var revertChoices = []views.Choice{{Value: "", Label: "never (stay until changed)"}, {Value: "15m", Label: "after 15 minutes"},
+	{Value: "1h", Label: "after 1 hour"}, {Value: "4h", Label: "after 4 hours"}, {Value: "24h", Label: "after 24 hours"}}
+
+// List renders every switch with its propagation and history.
+func (h *Switches) List(c echo.Context) error {
+	m, err := h.page(c, nil)
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, views.SwitchesPage(h.Page(c, "Kill switches", "switches"), m))
+}
+
+// formState carries a failed toggle form back to the page.
+type formState struct {
+	name, reason, revert, err string
+}
+
+func (h *Switches) page(c echo.Context, form *formState) (views.Switches, error) {
+	ctx := c.Request().Context()
+	all, err := h.Store.List(ctx)
+	if err != nil {
+		return views.Switches{}, err
+	}
+	live, err := h.Store.LiveInstances(ctx)
+	if err != nil {
+		return views.Switches{}, err
+	}
+	var m views.Switches
+	for _, s := range all {
+		v, err := h.View(c, s, live)
+		if err != nil {
+			return m, err
+		}
+		if form != nil && form.name == s.Name {
+			v.FormReason, v.FormRevert, v.FormError = form.reason, form.revert, form.err
+		}
+		m.Switches = append(m.Switches, v)
+	}
+	return m, nil
+}
+
+// View builds one switch's panel: state, propagation over the live
+// instances, history and (for operators) the toggle form.
+func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Instance) (views.SwitchView, error) {
+	now := time.Now()
+	v := views.SwitchView{Name: s.Name, Enabled: s.Enabled, State: onOff(s.Enabled), Reason: s.Reason, ChangedBy: s.ChangedBy,
+		ChangedAt: Ago(s.ChangedAt, now), Version: s.Version, RevertChoices: revertChoices}
+	if sess := CurrentSession(c); sess != nil {
+		v.CanToggle = sess.Account.Role.AtLeast(auth.Operator)
+	}
+	if s.RevertAt != nil {
+		if s.RevertAt.After(now) {
+			v.Reverts = "at " + s.RevertAt.UTC().Format("15:04:05Z") + fmt.Sprintf(" (in %s), back to %s", s.RevertAt.Sub(now).Round(time.Second), onOff(!s.Stored))
+		} else {
+			v.Reverts = "reverted by itself at " + s.RevertAt.UTC().Format("2006-01-02 15:04:05Z")
+		}
+	}
+	p := switches.Propagate(s, live)
+	v.Propagation = fmt.Sprintf("%s applied on %d of %d live instances", onOff(s.Enabled), p.Applied, p.Live)
+	if len(p.Forced) > 0 {
+		v.Propagation += fmt.Sprintf("; %d forced by SUSPEND_REDIS=true in their environment", len(p.Forced))
+	}
+	v.Pending = p.Pending
+	forced := map[string]bool{}
+	for _, id := range p.Forced {
+		forced[id] = true
+	}
+	for _, i := range live {
+		row := views.SwitchInstance{Instance: i.ID, Machine: i.Machine, Group: i.Group, Applied: onOff(i.Suspended), Source: i.Source,
+			AppliedAt: "—", LastSeen: Ago(i.LastSeen, now), Status: "applied"}
+		if i.Version != nil {
+			row.Version = *i.Version
+		}
+		if i.AppliedAt != nil {
+			row.AppliedAt = Ago(*i.AppliedAt, now)
+		}
+		switch {
+		case forced[i.ID]:
+			row.Status = "forced by env"
+		case !i.Applied(s):
+			row.Status = "pending"
+		}
+		v.Instances = append(v.Instances, row)
+	}
+	hist, err := h.Store.History(c.Request().Context(), s.Name, 20)
+	if err != nil {
+		return v, err
+	}
+	for _, e := range hist {
+		ch := views.SwitchChange{At: e.At.UTC().Format("2006-01-02 15:04:05Z"), State: onOff(e.Enabled), Reason: e.Reason,
+			ChangedBy: e.ChangedBy, Version: e.Version}
+		if e.RevertAt != nil {
+			ch.Reverts = e.RevertAt.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		v.History = append(v.History, ch)
+	}
+	return v, nil
+}
+
+// Toggle changes a switch: the reason is required, the operator types the
+// switch's name to confirm, and the change applies only to the version
+// the operator saw (a concurrent change wins, and this one is refused).
+func (h *Switches) Toggle(c echo.Context) error {
+	name := c.Param("name")
+	ctx := c.Request().Context()
+	form := &formState{name: name, reason: strings.TrimSpace(c.FormValue("reason")), revert: c.FormValue("revert_after")}
+	ch, problem := parseToggle(c, name, form)
+	sess := CurrentSession(c).Account
+	actor := audit.Entry{OperatorID: sess.ID, Operator: sess.Email, Role: string(sess.Role), ClientIP: c.RealIP(),
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}
+	if problem != "" {
+		_ = h.Record(c, audit.Entry{Action: "killswitch.set", Target: "switch:" + name, Reason: form.reason, Result: audit.Failure,
+			Details: map[string]any{"error": problem}})
+		form.err = problem
+		return h.rerender(c, http.StatusBadRequest, form)
+	}
+	ch.Actor = actor
+	now, err := h.Store.Set(ctx, ch)
+	switch {
+	case errors.Is(err, switches.ErrNotFound):
+		return echo.NewHTTPError(http.StatusNotFound, "no kill switch named "+clip(name, 64))
+	case errors.Is(err, switches.ErrConflict):
+		form.err = fmt.Sprintf("%s was changed by %s %s (it is now %s, version %d) after you opened this page. Nothing was changed: review the new state and submit again.",
+			name, now.ChangedBy, Ago(now.ChangedAt, time.Now()), onOff(now.Enabled), now.Version)
+		return h.rerender(c, http.StatusConflict, form)
+	case err != nil:
+		h.Log.Error("kill switch change failed", "switch", name, "error", err)
+		// The change rolled back with its audit event; record the attempt
+		// (this too fails if the database is down, and is then only logged).
+		_ = h.Record(c, audit.Entry{Action: "killswitch.set", Target: "switch:" + name, Reason: form.reason, Result: audit.Error,
+			Details: map[string]any{"error": err.Error(), "requested": onOff(ch.Enabled)}})
+		return echo.NewHTTPError(http.StatusServiceUnavailable,
+			"The console's database did not take the change, so "+name+" was NOT changed and nothing was recorded. Try again when it answers.")
+	}
+	if h.Changed != nil {
+		h.Changed()
+	}
+	back := "/switches"
+	if c.FormValue("back") == "/cache" {
+		back = "/cache"
+	}
+	return c.Redirect(http.StatusSeeOther, back+"#switch-"+name)
+}
+
+func parseToggle(c echo.Context, name string, form *formState) (switches.Change, string) {
+	ch := switches.Change{Name: name, Reason: form.reason}
+	switch c.FormValue("enabled") {
+	case "true":
+		ch.Enabled = true
+	case "false":
+	default:
+		return ch, "The form did not say whether to turn the switch on or off."
+	}
+	v, err := strconv.ParseInt(c.FormValue("version"), 10, 64)
+	if err != nil || v <= 0 {
+		return ch, "The form did not carry the switch's version; reload the page."
+	}
+	ch.Version = v
+	switch {
+	case form.reason == "":
+		return ch, "Give a reason: it goes to the audit log and the switch's history."
+	case len(form.reason) > 500:
+		return ch, "The reason is longer than 500 characters."
+	case strings.TrimSpace(c.FormValue("confirm")) != name:
+		return ch, "Type the switch's name, " + name + ", to confirm."
+	}
+	if form.revert != "" {
+		ok := false
+		for _, rc := range revertChoices {
+			ok = ok || rc.Value == form.revert
+		}
+		d, err := time.ParseDuration(form.revert)
+		if !ok || err != nil {
+			return ch, "Choose an automatic revert time from the list."
+		}
+		ch.RevertAfter = d
+	}
+	return ch, ""
+}
+
+func (h *Switches) rerender(c echo.Context, status int, form *formState) error {
+	m, err := h.page(c, form)
+	if err != nil {
+		return err
+	}
+	return Render(c, status, views.SwitchesPage(h.Page(c, "Kill switches", "switches"), m))
+}
+
+func onOff(b bool) string {
+	if b {
+		return "ON"
+	}
+	return "OFF"
+}
+
+// SwitchAlerts lists Overview alerts for SUSPEND_REDIS: on, or a change
+// not yet applied by every live instance.
+func SwitchAlerts(ctx context.Context, store SwitchStore) []views.Alert {
+	s, err := store.Get(ctx, switches.SuspendRedis)
+	if err != nil {
+		return nil
+	}
+	var out []views.Alert
+	now := time.Now()
+	if s.Enabled {
+		out = append(out, views.Alert{Level: "warning", Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
+			"SUSPEND_REDIS is ON since %s (by %s: %s): the platform bypasses Redis", Ago(s.ChangedAt, now), s.ChangedBy, s.Reason)})
+	}
+	live, err := store.LiveInstances(ctx)
+	if err != nil {
+		return out
+	}
+	if p := switches.Propagate(s, live); len(p.Pending) > 0 && now.Sub(s.ChangedAt) > 15*time.Second {
+		out = append(out, views.Alert{Level: "critical", Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
+			"SUSPEND_REDIS %s is not applied on %d of %d live instances after %s: %s", onOff(s.Enabled), len(p.Pending), p.Live,
+			Ago(s.ChangedAt, now), strings.Join(p.Pending, ", "))})
+	}
+	return out
+}

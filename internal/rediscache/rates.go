@@ -1,0 +1,205 @@
+package rediscache
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Counters are tenant-cache lookups by layer and the Redis commands the
+// platform sent.
+type Counters struct {
+	MemoryHits    int64
+	RedisHits     int64
+	Misses        int64
+	RedisCommands int64
+}
+
+// Lookups is every tenant lookup: hits in either layer plus misses.
+func (c Counters) Lookups() int64 { return c.MemoryHits + c.RedisHits + c.Misses }
+
+// Percent is n as a share of all lookups, in percent; 0 without lookups.
+func (c Counters) Percent(n int64) float64 {
+	if c.Lookups() == 0 {
+		return 0
+	}
+	return float64(n) * 100 / float64(c.Lookups())
+}
+
+func (c *Counters) add(o Counters) {
+	c.MemoryHits += o.MemoryHits
+	c.RedisHits += o.RedisHits
+	c.Misses += o.Misses
+	c.RedisCommands += o.RedisCommands
+}
+
+// deltaSQL returns, per instance, the counters gained between $1 and $2.
+// Counters are cumulative per boot: for each (instance, boot) the gain is
+// the last value in the window minus a baseline, which is the last value
+// before the window, or 0 if the boot started in the window, or the first
+// value in the window. A restart therefore neither goes negative nor
+// counts a boot's earlier traffic again.
+const deltaSQL = `
+WITH seg AS (
+    SELECT instance_id, boot_id, min(started_at) AS started,
+           max(memory_hits) AS m, max(redis_hits) AS r, max(misses) AS d, max(redis_commands) AS c
+    FROM ops.heartbeat_history WHERE at >= $1 AND at <= $2
+    GROUP BY instance_id, boot_id)
+SELECT seg.instance_id,
+       sum(seg.m - COALESCE(b.memory_hits, CASE WHEN seg.started >= $1 THEN 0 END, f.memory_hits))::bigint,
+       sum(seg.r - COALESCE(b.redis_hits, CASE WHEN seg.started >= $1 THEN 0 END, f.redis_hits))::bigint,
+       sum(seg.d - COALESCE(b.misses, CASE WHEN seg.started >= $1 THEN 0 END, f.misses))::bigint,
+       sum(seg.c - COALESCE(b.redis_commands, CASE WHEN seg.started >= $1 THEN 0 END, f.redis_commands))::bigint
+FROM seg
+LEFT JOIN LATERAL (SELECT memory_hits, redis_hits, misses, redis_commands FROM ops.heartbeat_history h
+    WHERE h.instance_id = seg.instance_id AND h.boot_id = seg.boot_id AND h.at < $1 ORDER BY h.at DESC LIMIT 1) b ON true
+LEFT JOIN LATERAL (SELECT memory_hits, redis_hits, misses, redis_commands FROM ops.heartbeat_history h
+    WHERE h.instance_id = seg.instance_id AND h.boot_id = seg.boot_id AND h.at >= $1 ORDER BY h.at LIMIT 1) f ON true
+GROUP BY seg.instance_id`
+
+// Deltas returns each instance's counters gained between from and to.
+func Deltas(ctx context.Context, pool *pgxpool.Pool, from, to time.Time) (map[string]Counters, error) {
+	rows, err := pool.Query(ctx, deltaSQL, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("rediscache: counter deltas: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Counters{}
+	for rows.Next() {
+		var id string
+		var c Counters
+		if err := rows.Scan(&id, &c.MemoryHits, &c.RedisHits, &c.Misses, &c.RedisCommands); err != nil {
+			return nil, fmt.Errorf("rediscache: counter deltas: %w", err)
+		}
+		out[id] = c
+	}
+	return out, rows.Err()
+}
+
+// Total sums counters over instances.
+func Total(per map[string]Counters) Counters {
+	var t Counters
+	for _, c := range per {
+		t.add(c)
+	}
+	return t
+}
+
+// Instance is one platform instance's latest heartbeat.
+type Instance struct {
+	ID          string
+	Machine     string
+	Group       string
+	BootID      string
+	Environment string
+	DatabaseID  string
+	Suspended   bool
+	Source      string
+	LastSeen    time.Time
+	TopMisses   []TenantMisses
+}
+
+// TenantMisses is a tenant's misses to the database.
+type TenantMisses struct {
+	Tenant string `json:"tenant"`
+	Misses int64  `json:"misses"`
+}
+
+// Instances returns every heartbeat row seen since since.
+func Instances(ctx context.Context, pool *pgxpool.Pool, since time.Time) ([]Instance, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT instance_id, machine_id, process_group, boot_id, environment, database_identity, suspend_redis,
+		       suspend_redis_source, reported_at, top_miss_tenants
+		FROM ops.instance_heartbeats WHERE reported_at >= $1 ORDER BY process_group, machine_id, instance_id`, since)
+	if err != nil {
+		return nil, fmt.Errorf("rediscache: instances: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Instance, error) {
+		var i Instance
+		var top []byte
+		err := r.Scan(&i.ID, &i.Machine, &i.Group, &i.BootID, &i.Environment, &i.DatabaseID, &i.Suspended, &i.Source, &i.LastSeen, &top)
+		if err == nil && len(top) > 0 {
+			if jerr := json.Unmarshal(top, &i.TopMisses); jerr != nil {
+				i.TopMisses = nil // a malformed report loses its top list, not the page
+			}
+		}
+		return i, err
+	})
+}
+
+// TopTenants sums the instances' top tenants by misses and returns the n
+// largest.
+func TopTenants(instances []Instance, n int) []TenantMisses {
+	sum := map[string]int64{}
+	for _, i := range instances {
+		for _, t := range i.TopMisses {
+			if t.Tenant != "" && t.Misses > 0 {
+				sum[t.Tenant] += t.Misses
+			}
+		}
+	}
+	out := make([]TenantMisses, 0, len(sum))
+	for t, m := range sum {
+		out = append(out, TenantMisses{Tenant: t, Misses: m})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Misses != out[j].Misses {
+			return out[i].Misses > out[j].Misses
+		}
+		return out[i].Tenant < out[j].Tenant
+	})
+	return out[:min(n, len(out))]
+}
+
+// Point is the cache's figures over one bucket of time.
+type Point struct {
+	At time.Time
+	Counters
+}
+
+// Series returns the counters gained per bucket since from, summed over
+// instances (consecutive buckets of one boot; a restart starts over).
+func Series(ctx context.Context, pool *pgxpool.Pool, from time.Time, bucket time.Duration) ([]Point, error) {
+	rows, err := pool.Query(ctx, `
+		WITH b AS (
+		    SELECT date_bin($2 * interval '1 second', at, $1) AS t, instance_id, boot_id,
+		           max(memory_hits) AS m, max(redis_hits) AS r, max(misses) AS d, max(redis_commands) AS c
+		    FROM ops.heartbeat_history WHERE at >= $1 GROUP BY 1, 2, 3),
+		d AS (
+		    SELECT t, m - lag(m) OVER w AS dm, r - lag(r) OVER w AS dr, d - lag(d) OVER w AS dd, c - lag(c) OVER w AS dc
+		    FROM b WINDOW w AS (PARTITION BY instance_id, boot_id ORDER BY t))
+		SELECT t, sum(dm)::bigint, sum(dr)::bigint, sum(dd)::bigint, sum(dc)::bigint
+		FROM d WHERE dm IS NOT NULL GROUP BY t ORDER BY t`, from, bucket.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("rediscache: series: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Point, error) {
+		var p Point
+		err := r.Scan(&p.At, &p.MemoryHits, &p.RedisHits, &p.Misses, &p.RedisCommands)
+		return p, err
+	})
+}
+
+// Jump reports whether an instance's Redis commands per minute over the
+// last few minutes (recent) jumped against its rate before (before): at
+// least three times higher and at least one command a second.
+func Jump(recentPerMin, beforePerMin float64) bool {
+	return recentPerMin >= 60 && recentPerMin >= 3*beforePerMin
+}
+
+// Prune deletes heartbeat history older than keep and heartbeat rows not
+// reported for a day.
+func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration) error {
+	if _, err := pool.Exec(ctx, `DELETE FROM ops.heartbeat_history WHERE at < now() - $1 * interval '1 second'`, keep.Seconds()); err != nil {
+		return fmt.Errorf("rediscache: prune history: %w", err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM ops.instance_heartbeats WHERE reported_at < now() - interval '1 day'`); err != nil {
+		return fmt.Errorf("rediscache: prune heartbeats: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package views
+
+// HitRate is the tenant cache's hit rates over one window.
+type HitRate struct {
+	// Window names the window ("5 minutes", "1 hour", "1 day").
+	Window string
+	// Lookups is the number of tenant lookups in the window.
+	Lookups int64
+	// Overall, Memory, Redis and DB are percentages of Lookups: served
+	// from memory or Redis (Overall), each layer, and misses to Postgres.
+	Overall float64
+	Memory  float64
+	Redis   float64
+	DB      float64
+	// Empty says why there is no rate ("no lookups in this window").
+	Empty string
+}
+
+// MachineCache is one platform instance's cache figures over 1 hour.
+type MachineCache struct {
+	Instance      string
+	Machine       string
+	Group         string
+	Lookups       int64
+	Overall       float64
+	Memory        float64
+	Redis         float64
+	DB            float64
+	RedisCommands int64
+	// RedisPerMin is the instance's Redis commands per minute over the
+	// last 5 minutes; Jump is set when it jumped.
+	RedisPerMin float64
+	Jump        string
+	Suspended   bool
+	Source      string
+	LastSeen    string
+	Stale       bool
+}
+
+// TenantMisses is one tenant among the top tenants by misses.
+type TenantMisses struct {
+	Tenant string
+	Misses int64
+}
+
+// RedisServer is the Redis server's figures from INFO.
+type RedisServer struct {
+	// Sampled says how old the figures are; Paused why polling stopped.
+	Sampled          string
+	Paused           string
+	Err              string
+	OpsPerSec        int64
+	KeyspaceHits     int64
+	KeyspaceMisses   int64
+	KeyspaceHitRate  string
+	ConnectedClients int64
+	UsedMemory       string
+	CommandsTotal    int64
+	// CommandsPerDay is the projection from the last hour; Budget is
+	// REDIS_DAILY_COMMAND_BUDGET; BudgetGauge draws one against the other.
+	CommandsPerDay int64
+	Budget         int64
+	BudgetGauge    Gauge
+	Projection     string
+	// CanProbe shows the "probe now" button (operators, while paused).
+	CanProbe bool
+}
+
+// Cache is the Cache page.
+type Cache struct {
+	Alerts   []Alert
+	Rates    []HitRate
+	Machines []MachineCache
+	Tenants  []TenantMisses
+	Redis    RedisServer
+	Chart    Chart
+	// Switch is SUSPEND_REDIS, with its toggle form.
+	Switch SwitchView
+	Err    string
+}
+
+// SwitchView is one kill switch: state, propagation and toggle form.
+type SwitchView struct {
+	Name    string
+	Enabled bool
+	// State is "ON" or "OFF"; Reverts says when it reverts by itself.
+	State     string
+	Reason    string
+	ChangedBy string
+	ChangedAt string
+	Reverts   string
+	Version   int64
+	// Propagation summarises the instances: "applied on 8 of 10".
+	Propagation string
+	Pending     []string
+	Instances   []SwitchInstance
+	// CanToggle shows the toggle form (operators and admins).
+	CanToggle bool
+	// Form keeps the toggle form's input after an error.
+	FormReason string
+	FormRevert string
+	FormError  string
+	// RevertChoices are the offered automatic revert delays.
+	RevertChoices []Choice
+	History       []SwitchChange
+}
+
+// Choice is one option of a select.
+type Choice struct {
+	Value string
+	Label string
+}
+
+// SwitchInstance is one live platform instance's view of a switch.
+type SwitchInstance struct {
+	Instance  string
+	Machine   string
+	Group     string
+	Applied   string // "ON" or "OFF"
+	Source    string // env, database or cached
+	Version   int64
+	AppliedAt string
+	LastSeen  string
+	// Status is "applied", "pending" or "forced by env".
+	Status string
+}
+
+// SwitchChange is one past change of a switch.
+type SwitchChange struct {
+	At        string
+	State     string
+	Reason    string
+	ChangedBy string
+	Reverts   string
+	Version   int64
+}
+
+// Switches is the kill-switches page.
+type Switches struct {
+	Switches []SwitchView
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/switches"
 )
 
@@ -167,5 +168,45 @@ func TestToggleIsAllOrNothing(t *testing.T) {
 	}
 	if ev := h.events("killswitch.set"); len(ev) != 1 || ev[0].Result != audit.Error || !strings.Contains(ev[0].DetailsJSON, "disk full") {
 		t.Fatalf("want only the failed attempt audited: %+v", ev)
+	}
+}
+
+// TestRedisDownKeepsLastValuesAndTheSwitchWorks: with Redis unreachable the
+// Cache page shows the last INFO figures with their age, and the switch
+// (Postgres only) still toggles.
+func TestRedisDownKeepsLastValuesAndTheSwitchWorks(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	op := h.operator("op@atum.io", auth.Operator)
+	if _, err := h.redis.Tick(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := rediscache.NewClient("redis://127.0.0.1:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	h.redis.Client = dead
+	if _, err := h.redis.Tick(ctx, true); err == nil {
+		t.Fatal("INFO on a closed port succeeded")
+	}
+	page := body(h.get(op, "/cache"))
+	if !strings.Contains(page, `data-testid="redis-server"`) || !strings.Contains(page, "ago") || strings.Contains(page, "not sampled yet") {
+		t.Fatal("cache page lost the last Redis figures")
+	}
+	v, _ := h.switches.Get(ctx, switches.SuspendRedis)
+	if resp := h.post(op, "/switches/SUSPEND_REDIS", toggleForm("true", v.Version, "Redis is down", switches.SuspendRedis)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("toggle with Redis down: %d", resp.StatusCode)
+	}
+	// While suspended the console sends Redis nothing; an operator can
+	// still probe on purpose, and a failed probe is audited.
+	if _, err := h.redis.Tick(ctx, false); err != rediscache.ErrPaused {
+		t.Fatalf("tick while suspended: %v", err)
+	}
+	if resp := h.post(op, "/cache/probe", nil); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("probe with Redis down: %d", resp.StatusCode)
+	}
+	if ev := h.events("redis.probe"); len(ev) != 1 || ev[0].Result != audit.Error {
+		t.Fatalf("probe audit = %+v", ev)
 	}
 }

@@ -180,7 +180,7 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time) views.Redi
 	v.CommandsPerDay = perDay
 	v.BudgetGauge = gauge("Commands per day", int(min(perDay, 1<<31)), int(min(h.Budget, 1<<31)), "projected from the last hour against REDIS_DAILY_COMMAND_BUDGET")
 	if span > 0 {
-		v.Projection = fmt.Sprintf("%d commands per day at the rate of the last %s (budget %d per day).", perDay, span.Round(time.Second), h.Budget)
+		v.Projection = fmt.Sprintf("%s commands per day at the rate of the last %s (budget %s per day).", thousands(perDay), span.Round(time.Second), thousands(h.Budget))
 	} else {
 		v.Projection = "Not enough samples yet to project commands per day."
 		v.BudgetGauge.Unknown = "not enough samples"
@@ -243,14 +243,15 @@ func (h *Cache) Probe(c echo.Context) error {
 // SUSPEND_REDIS being on or not yet applied everywhere.
 func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time.Time) []views.Alert {
 	var out []views.Alert
-	if perDay, span, err := rediscache.CommandsPerDay(ctx, pool, now); err == nil && span > 0 && budget > 0 {
+	// A projection from less than a minute of samples is too noisy to alert on.
+	if perDay, span, err := rediscache.CommandsPerDay(ctx, pool, now); err == nil && span >= time.Minute && budget > 0 {
 		switch pct := float64(perDay) * 100 / float64(budget); {
 		case pct > 100:
 			out = append(out, views.Alert{Level: "critical", Href: "/cache", Text: fmt.Sprintf(
-				"Redis commands projected at %d per day, over the budget of %d (%.0f %%): consider SUSPEND_REDIS", perDay, budget, pct)})
+				"Redis commands projected at %s per day, over the budget of %s (%.0f %%): consider SUSPEND_REDIS", thousands(perDay), thousands(budget), pct)})
 		case pct >= 80:
 			out = append(out, views.Alert{Level: "warning", Href: "/cache", Text: fmt.Sprintf(
-				"Redis commands projected at %d per day, %.0f %% of the budget of %d", perDay, pct, budget)})
+				"Redis commands projected at %s per day, %.0f %% of the budget of %s", thousands(perDay), pct, thousands(budget))})
 		}
 	}
 	if recent, before, err := commandRates(ctx, pool, now); err == nil {
@@ -262,6 +263,18 @@ func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time
 		}
 	}
 	return out
+}
+
+// thousands formats n with thousands separators: 12,000,000.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func bytesText(n int64) string {

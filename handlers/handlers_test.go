@@ -67,3 +67,11 @@ func TestTileStates(t *testing.T) {
 		t.Errorf("a system not configured was checked %q", tile.Checked)
 	}
 }
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 12000000: "12,000,000", -1234: "-1,234"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

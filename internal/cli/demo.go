@@ -66,6 +66,8 @@ func demo(ctx context.Context, env Env) error {
 		// The plan matches the simulated fleet below.
 		"BUDGET_GROUPS":        "api:machines=3,processes=2,pool=3,overflow=2;worker:machines=2,processes=1,pool=2,overflow=1",
 		"BUDGET_OTHER_ENGINES": "atum-console=14,migrations=1,batch=30",
+		// The simulated fleet makes about 2M Redis commands a day.
+		"REDIS_DAILY_COMMAND_BUDGET": "5000000",
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
 	if err != nil {
@@ -85,6 +87,24 @@ func demo(ctx context.Context, env Env) error {
 		return err
 	}
 	defer fleet.Stop()
+	// The same fleet's instances serve tenant lookups through memory,
+	// Redis and Postgres, follow SUSPEND_REDIS and report heartbeats. One
+	// worker has SUSPEND_REDIS=true in its environment.
+	var specs []sim.InstanceSpec
+	for m := 1; m <= 3; m++ {
+		for p := 1; p <= 2; p++ {
+			specs = append(specs, sim.InstanceSpec{ID: fmt.Sprintf("api-%d-%d", m, p), Machine: fmt.Sprintf("m-api-%d", m), Group: "api"})
+		}
+	}
+	specs = append(specs, sim.InstanceSpec{ID: "worker-1-1", Machine: "m-worker-1", Group: "worker"},
+		sim.InstanceSpec{ID: "worker-2-1", Machine: "m-worker-2", Group: "worker", EnvSuspend: true})
+	instances, err := sim.StartInstances(ctx, sim.InstancesOptions{ConsoleURL: st.PostgresURL(), PlatformURL: st.PostgresURL(),
+		RedisURL: st.RedisURL(), Instances: specs, Environment: config.Demo, DatabaseIdentity: "127.0.0.1/atum",
+		LookupsPerSecond: 5})
+	if err != nil {
+		return err
+	}
+	defer instances.Stop()
 	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://127.0.0.1:%s\n", port)
 	fmt.Fprintln(env.Stdout, "sign in with password \"demo\" as one of:")
 	for _, o := range demoOperators {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // quiet drops go-redis's own log lines: the console reports Redis
@@ -31,7 +32,9 @@ func NewClient(url string) (*redis.Client, error) {
 	opt.DialTimeout = 3 * time.Second
 	opt.ReadTimeout = 3 * time.Second
 	opt.WriteTimeout = 3 * time.Second
-	opt.MaxRetries = 0
+	opt.MaxRetries = -1 // 0 means the default of 3 retries in go-redis
+	// No maintenance-notification handshake on connect (one more command).
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	// Little on connect: Upstash bills every command, so no CLIENT SETNAME
 	// or SETINFO; go-redis always sends one HELLO per new connection, so
 	// connections are kept for long.

@@ -76,6 +76,10 @@ const (
 	// instancePoolBase and instancePoolMax are an instance's pool size
 	// (MinConns) and its limit with overflow (MaxConns).
 	instancePoolBase, instancePoolMax = 2, 4
+	// overflowIdle is how long a connection beyond the base pool may stay
+	// idle before the pool's health check, which runs as often, closes
+	// it: like SQLAlchemy's overflow, it goes soon after the burst.
+	overflowIdle = 2 * time.Second
 	// consolePoolMax bounds the separate pool an instance keeps for the
 	// console's database when it is not the platform's.
 	consolePoolMax = 2
@@ -402,6 +406,7 @@ func (s *Instances) boot(ctx context.Context, spec InstanceSpec) (*instance, err
 
 	bootCtx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
+	warmUp(bootCtx, in.platform)
 	// LISTEN before the first read, so that no change falls in between.
 	if in.listener, err = in.connectListener(bootCtx); err != nil {
 		in.logf("listen", "listen: %v", err) // runListener retries
@@ -433,7 +438,31 @@ func newInstancePool(url, name string, minConns, maxConns int32) (*pgxpool.Pool,
 		cfg.ConnConfig.ConnectTimeout = bootTimeout
 	}
 	cfg.MinConns, cfg.MaxConns = minConns, maxConns
+	if minConns > 0 { // a base pool: connections beyond it are overflow
+		cfg.MaxConnIdleTime, cfg.HealthCheckPeriod = overflowIdle, overflowIdle
+	}
 	return pgxpool.NewWithConfig(context.Background(), cfg)
+}
+
+// warmUp waits, at most until ctx ends, for the pool to have opened its
+// MinConns connections in the background (or failed to), so that the first
+// queries do not open extra ones alongside, which would show as overflow.
+func warmUp(ctx context.Context, pool *pgxpool.Pool) {
+	minConns := pool.Config().MinConns
+	begin := time.Now()
+	tried := false
+	for ctx.Err() == nil {
+		st := pool.Stat()
+		if st.ConstructingConns() > 0 {
+			tried = true
+		} else if st.TotalConns() >= minConns || tried || time.Since(begin) > 250*time.Millisecond {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // newInstanceRedis returns a Redis client that sends nothing on connect

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/store"
@@ -97,6 +99,93 @@ func run(bin string, clients, requests int) error {
 	}
 	rss, _ = residentKiB(cmd.Process.Pid)
 	fmt.Printf("resident memory after the load: %.1f MiB\n", float64(rss)/1024)
+	return redisCost(bin)
+}
+
+// redisCost runs the console against a real Redis with a 1 s sample
+// interval and counts, from Redis's own INFO commandstats, the commands
+// the console sends while 1 and then 50 viewers keep loading pages.
+func redisCost(bin string) error {
+	ctx := context.Background()
+	st, err := devstack.Start(ctx, devstack.Options{Postgres: true, Redis: true})
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	pool, err := store.Open(ctx, st.PostgresURL(), 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := store.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if _, err := auth.NewStore(pool).CreateOperator(ctx, "load@atum.io", auth.Viewer, "load test password", false); err != nil {
+		return err
+	}
+	addr := freeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd, err := startServe(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
+		"REDIS_URL": st.RedisURL(), "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "warn",
+		"SAMPLE_INTERVAL": "1s", "CHECK_INTERVAL": "1s"})
+	if err != nil {
+		return err
+	}
+	defer stopServe(cmd)
+	base := "http://" + addr
+	if _, err := waitHealthy(base, 10*time.Second); err != nil {
+		return err
+	}
+	cookie, err := signIn(base)
+	if err != nil {
+		return err
+	}
+	admin := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(strings.TrimSuffix(st.RedisURL(), "/0"), "redis://")})
+	defer admin.Close()
+	const span = 20 * time.Second
+	for _, viewers := range []int{1, 50} {
+		if err := admin.ConfigResetStat(ctx).Err(); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(span)
+		var wg sync.WaitGroup
+		for range viewers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := &http.Client{Timeout: 10 * time.Second}
+				for time.Now().Before(deadline) {
+					for _, path := range []string{"/", "/cache"} {
+						req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+						req.Header.Set("Cookie", cookie)
+						if resp, err := c.Do(req); err == nil {
+							_, _ = io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+						}
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+			}()
+		}
+		wg.Wait()
+		stats, err := admin.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		sent := 0
+		for _, line := range strings.Split(stats, "\n") {
+			name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+			if !ok || name == "cmdstat_config|resetstat" {
+				continue
+			}
+			var n int
+			fmt.Sscanf(rest, "%d", &n)
+			sent += n
+		}
+		perInterval := float64(sent) / span.Seconds()
+		fmt.Printf("Redis commands from the console, %2d viewers: %d in %s at a 1 s interval (%.2f per interval) = %.0f per hour at the default 15 s interval\n",
+			viewers, sent, span, perInterval, perInterval*3600/15)
+	}
 	return nil
 }
 

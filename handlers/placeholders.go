@@ -17,13 +17,6 @@ var planned = map[string]struct {
 	title string
 	views.Placeholder
 }{
-	"queues": {"Queues", views.Placeholder{
-		Summary: "QStash queues and the dead-letter queue.",
-		Items: []string{
-			"Queue depth, parallelism and paused state",
-			"Dead letters with filters and the full message (request and last response)",
-			"Retry, and a safe purge: preview, frozen IDs, confirmation, archive, undo",
-		}}},
 	"accounts": {"Accounts", views.Placeholder{
 		Summary: "Find any user or tenant and diagnose a customer who \"disappeared\".",
 		Items: []string{

@@ -21,6 +21,8 @@ import (
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/neon"
+	"github.com/atum/ops-console/internal/qstash"
+	"github.com/atum/ops-console/internal/qstashdouble"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/internal/testenv"
@@ -47,6 +49,9 @@ type harness struct {
 	plan     neon.Plan
 	switches *switches.Store
 	redis    *rediscache.Sampler
+	qs       *qstashdouble.Server
+	purger   *qstash.Purger
+	queues   *qstash.Sampler
 }
 
 // budget is the harness's plan: api 2 machines × 2 processes × (15 + 5)
@@ -101,6 +106,19 @@ func newHarness(t *testing.T, opts ...option) *harness {
 			s, err := h.switches.Get(ctx, switches.SuspendRedis)
 			return s.Enabled, err
 		}}
+	h.qs = qstashdouble.New(qstashdouble.Options{Token: "test-token", RetryDelay: 10 * time.Millisecond, MaxRetries: 1})
+	qURL, err := h.qs.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.qs.Close() })
+	qc, err := qstash.NewClient("eu", qURL, "test-token", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*qstash.Client{"eu": qc}
+	h.purger = &qstash.Purger{Pool: pool, Clients: clients, Log: log}
+	h.queues = &qstash.Sampler{Pool: pool, Clients: clients, Interval: time.Second}
 	d := web.Deps{
 		Env: "staging", Version: "test", Log: log, Sessions: h.store, Audit: h.audit, Systems: mon,
 		Identity: func() views.DBIdentity {
@@ -116,6 +134,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 			return append(out, handlers.CacheAlerts(ctx, pool, 1000, time.Now())...)
 		},
 		Console: pool, Switches: h.switches, Redis: h.redis, RedisConfigured: true, RedisBudget: 1000,
+		QStash: clients, QStashRegions: []string{"eu"}, QStashSampler: h.queues, Purger: h.purger, Background: ctx,
 	}
 	for _, o := range opts {
 		o(&d)

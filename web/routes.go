@@ -35,6 +35,8 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}
 	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
+	queues := &handlers.Queues{Base: base, Clients: d.QStash, Regions: d.QStashRegions, Sampler: d.QStashSampler,
+		Purger: d.Purger, Background: d.Background}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
 	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))
 
@@ -53,7 +55,16 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: post, Path: "/cache/probe", Role: auth.Operator, Handler: cache.Probe},
 		{Method: get, Path: "/switches", Role: auth.Viewer, NavKey: "switches", NavLabel: "Switches", Handler: sw.List},
 		{Method: post, Path: "/switches/:name", Role: auth.Operator, Handler: sw.Toggle},
-		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: soon.Show("queues")},
+		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: queues.List},
+		{Method: get, Path: "/queues/dlq/:id", Role: auth.Viewer, Handler: queues.Message},
+		{Method: post, Path: "/queues/dlq/:id/retry", Role: auth.Operator, Handler: queues.Retry},
+		{Method: post, Path: "/queues/dlq/retry", Role: auth.Operator, Handler: queues.RetrySelected},
+		{Method: post, Path: "/queues/purges", Role: auth.Operator, Handler: queues.Preview},
+		{Method: get, Path: "/queues/purges/:id", Role: auth.Viewer, Handler: queues.ShowPurge},
+		{Method: post, Path: "/queues/purges/:id/confirm", Role: auth.Operator, Handler: queues.Confirm},
+		{Method: post, Path: "/queues/purges/:id/discard", Role: auth.Operator, Handler: queues.Discard},
+		{Method: post, Path: "/queues/purges/:id/resume", Role: auth.Operator, Handler: queues.Resume},
+		{Method: post, Path: "/queues/purges/:id/undo", Role: auth.Operator, Handler: queues.Undo},
 		{Method: get, Path: "/accounts", Role: auth.Support, NavKey: "accounts", NavLabel: "Accounts", Handler: soon.Show("accounts")},
 		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: soon.Show("fleet")},
 		{Method: get, Path: "/audit", Role: auth.Operator, NavKey: "audit", NavLabel: "Audit", Handler: auditLog.List},

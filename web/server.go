@@ -18,6 +18,7 @@ import (
 	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/neon"
+	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/views"
 )
 
@@ -66,6 +67,15 @@ type Deps struct {
 	Redis           handlers.RedisSampler
 	RedisConfigured bool
 	RedisBudget     int64
+
+	// QStash clients by region, the regions in order, the queue sampler
+	// and the purger feed the Queues screen; Background outlives requests
+	// (purges run in it).
+	QStash        map[string]*qstash.Client
+	QStashRegions []string
+	QStashSampler *qstash.Sampler
+	Purger        *qstash.Purger
+	Background    context.Context
 
 	TrustFlyClientIP bool
 	AlwaysSecure     bool

@@ -41,6 +41,10 @@ type app struct {
 	sampler  *neon.Sampler
 	redisInf *rediscache.Sampler
 	switches *switches.Store
+	qstash   map[string]*qstash.Client
+	regions  []string
+	queues   *qstash.Sampler
+	purger   *qstash.Purger
 	auth     *auth.Store
 	audit    *audit.Log
 
@@ -75,6 +79,20 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 			return nil, err
 		}
 	}
+	a.qstash = map[string]*qstash.Client{}
+	for _, r := range []struct{ key, url, token string }{{"eu", cfg.QStashURL, cfg.QStashToken}, {"us", cfg.QStashUSURL, cfg.QStashUSToken}} {
+		if r.token == "" {
+			continue
+		}
+		c, err := qstash.NewClient(r.key, r.url, r.token, 10*time.Second)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		a.qstash[r.key], a.regions = c, append(a.regions, r.key)
+	}
+	a.queues = &qstash.Sampler{Pool: a.pool, Clients: a.qstash, Interval: cfg.QStashSampleInterval}
+	a.purger = &qstash.Purger{Pool: a.pool, Clients: a.qstash, Log: log}
 	a.switches = switches.NewStore(a.pool)
 	a.redisInf = &rediscache.Sampler{Console: a.pool, Client: a.redis, Interval: cfg.SampleInterval,
 		Suspended: func(ctx context.Context) (bool, error) {
@@ -124,8 +142,8 @@ func (a *app) checks() []watch.Check {
 		rc.Probe = a.probeRedis
 	}
 	qs := watch.Check{Key: "qstash", Name: "QStash", Href: "/queues"}
-	if cfg.QStashConfigured() {
-		qs.Probe = qstash.Probe(a.http, cfg.QStashURL, cfg.QStashToken)
+	if len(a.regions) > 0 {
+		qs.Probe = a.probeQStash
 	}
 	fl := watch.Check{Key: "fly", Name: "Fly machines", Href: "/fleet"}
 	if cfg.FlyConfigured() {
@@ -180,6 +198,26 @@ func (a *app) probeRedis(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d ops/s · %d clients · %d commands since start", srv.OpsPerSec, srv.ConnectedClients, srv.TotalCommands), nil
+}
+
+// probeQStash is the QStash tile's check: the queue sampler's tick for
+// every region, one API call per region and interval at most.
+func (a *app) probeQStash(ctx context.Context) (string, error) {
+	var parts []string
+	for _, r := range a.regions {
+		snap, err := a.queues.Tick(ctx, r)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", r, err)
+		}
+		paused := 0
+		for _, q := range snap.Queues {
+			if q.Paused {
+				paused++
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d queues · lag %d · %d paused", strings.ToUpper(r), len(snap.Queues), snap.TotalLag(), paused))
+	}
+	return strings.Join(parts, "; "), nil
 }
 
 // ready is the /readyz check of the console's own database.

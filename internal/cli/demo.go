@@ -12,6 +12,7 @@ import (
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/qstashdouble"
 	"github.com/atum/ops-console/internal/sim"
 	"github.com/atum/ops-console/internal/store"
 )
@@ -55,6 +56,16 @@ func demo(ctx context.Context, env Env) error {
 	}
 	defer st.Stop()
 
+	// QStash cannot run locally: the demo uses the in-repo double, with a
+	// backlog of dead letters from "the last bad deploy".
+	qd := qstashdouble.New(qstashdouble.Options{Token: "demo-qstash-token", RateLimit: 100, RetryDelay: 200 * time.Millisecond})
+	qURL, err := qd.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer qd.Close()
+	seedDeadLetters(qd, 300)
+
 	port := env.Getenv("PORT")
 	if port == "" {
 		port = "8080"
@@ -63,6 +74,7 @@ func demo(ctx context.Context, env Env) error {
 		"ENVIRONMENT": config.Demo, "DATABASE_URL": st.PostgresURL(), "REDIS_URL": st.RedisURL(),
 		"PGBOUNCER_ADMIN_URL": st.PgBouncerAdminURL(), "HOST": "127.0.0.1", "PORT": port,
 		"LOG_LEVEL": env.Getenv("LOG_LEVEL"), "CHECK_INTERVAL": env.Getenv("CHECK_INTERVAL"),
+		"QSTASH_URL": qURL, "QSTASH_TOKEN": "demo-qstash-token",
 		// The plan matches the simulated fleet below.
 		"BUDGET_GROUPS":        "api:machines=3,processes=2,pool=3,overflow=2;worker:machines=2,processes=1,pool=2,overflow=1",
 		"BUDGET_OTHER_ENGINES": "atum-console=14,migrations=1,batch=30",
@@ -105,6 +117,11 @@ func demo(ctx context.Context, env Env) error {
 		return err
 	}
 	defer instances.Stop()
+	deliveries, err := sim.StartDeliveries(ctx, sim.DeliveriesOptions{QStashURL: qURL, Token: "demo-qstash-token", Every: 3 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer deliveries.Stop()
 	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://127.0.0.1:%s\n", port)
 	fmt.Fprintln(env.Stdout, "sign in with password \"demo\" as one of:")
 	for _, o := range demoOperators {
@@ -116,6 +133,31 @@ func demo(ctx context.Context, env Env) error {
 		err = nil
 	}
 	return err
+}
+
+// seedDeadLetters puts n dead letters into the QStash double, as a failed
+// deploy leaves them: several queues, destinations, statuses and labels,
+// some with hostile or binary bodies.
+func seedDeadLetters(qd *qstashdouble.Server, n int) {
+	now := time.Now()
+	kinds := []struct {
+		queue, path, label, body string
+		status                   int
+	}{
+		{"billing", "/invoice", "deploy-2026-04-09", `{"invoice":"INV-%d","tenant":"tenant-%d"}`, 500},
+		{"emails", "/email", "welcome", `{"to":"user%d@tenant-%d.example","template":"welcome"}`, 503},
+		{"webhooks", "/hook", "partner", `{"event":"workspace.created","id":%d,"tenant":"tenant-%d","x":"<script>alert(1)</script>"}`, 502},
+	}
+	for i := range n {
+		k := kinds[i%len(kinds)]
+		qd.AddDLQ(qstashdouble.DLQMessage{
+			URL: "https://api.atum.example" + k.path, Method: "POST", QueueName: k.queue, Labels: []string{k.label},
+			Header: map[string][]string{"Content-Type": {"application/json"}, "X-Tenant": {fmt.Sprintf("tenant-%d", 1+i%1000)}},
+			Body:   fmt.Sprintf(k.body, i, 1+i%1000), MaxRetries: 3, CreatedAt: now.Add(-time.Duration(n-i) * time.Minute).UnixMilli(),
+			ResponseStatus: k.status, ResponseHeader: map[string][]string{"Content-Type": {"text/html"}},
+			ResponseBody: "<html><body>Internal Server Error <img src=x onerror=alert(2)></body></html>",
+		})
+	}
 }
 
 // prepareDemo migrates, seeds the platform and creates the demo operators.

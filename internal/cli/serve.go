@@ -51,6 +51,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 	go a.monitor.Run(ctx)
 	go a.sampler.Run(ctx)
 	go a.maintain(ctx)
+	go a.resumePurges(ctx)
 
 	srv := web.New(web.Deps{
 		Env: cfg.Environment, Version: env.Version, Log: log, Sessions: a.auth, Audit: a.audit,
@@ -60,6 +61,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		PlatformHost: hostOf(cfg.PlatformDatabaseURL), ConsoleHost: hostOf(cfg.DatabaseURL),
 		Console: a.pool, Switches: a.switches, SwitchChanged: a.monitor.Refresh, Redis: a.redisInf,
 		RedisConfigured: a.redis != nil, RedisBudget: cfg.RedisDailyCommandBudget,
+		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
 	})
@@ -76,6 +78,30 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 	err = srv.Serve(ctx, ln, 20*time.Second)
 	log.Info("stopped")
 	return err
+}
+
+// resumePurges picks up purges a crash or restart left running, once the
+// database answers; their frozen state says exactly what is left.
+func (a *app) resumePurges(ctx context.Context) {
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		ids, err := a.purger.Interrupted(ctx)
+		if err == nil {
+			for _, id := range ids {
+				a.log.Info("resuming an interrupted purge", "purge", id)
+				go func() {
+					if err := a.purger.Run(ctx, id); err != nil {
+						a.log.Warn("purge stopped", "purge", id, "error", a.redact(err.Error()))
+					}
+				}()
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // maintain prunes old sessions and login attempts every hour.

@@ -41,6 +41,11 @@ type Config struct {
 	// QStashURL and QStashToken reach QStash; empty when not configured.
 	QStashURL   string
 	QStashToken string
+	// QStashUSURL and QStashUSToken reach a second region (us-east-1).
+	QStashUSURL   string
+	QStashUSToken string
+	// QStashSampleInterval is how often queues are listed (per region).
+	QStashSampleInterval time.Duration
 	// FlyAPIToken and FlyAppName reach the Fly Machines API. The app name
 	// comes from ATUM_FLY_APP, else FLY_APP_NAME: on Fly the runtime sets
 	// FLY_APP_NAME to the console's own app, not the platform's.
@@ -103,6 +108,8 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		RedisURL:            strings.TrimSpace(getenv("REDIS_URL")),
 		QStashURL:           strings.TrimSpace(getenv("QSTASH_URL")),
 		QStashToken:         strings.TrimSpace(getenv("QSTASH_TOKEN")),
+		QStashUSURL:         strings.TrimSpace(getenv("QSTASH_US_URL")),
+		QStashUSToken:       strings.TrimSpace(getenv("QSTASH_US_TOKEN")),
 		FlyAPIToken:         strings.TrimSpace(getenv("FLY_API_TOKEN")),
 		FlyAppName:          firstSet(getenv, "ATUM_FLY_APP", "FLY_APP_NAME"),
 		FlyAPIURL:           strings.TrimSpace(getenv("FLY_API_URL")),
@@ -151,6 +158,16 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 			add("QSTASH_URL", "must use https in %s", c.Environment)
 		}
 	}
+	if c.QStashUSToken != "" && c.QStashUSURL == "" {
+		c.QStashUSURL = "https://qstash-us-east-1.upstash.io"
+	}
+	if c.QStashUSURL != "" {
+		if err := checkURL(c.QStashUSURL, "https", "http"); err != nil {
+			add("QSTASH_US_URL", "%v", err)
+		} else if c.QStashUSToken == "" {
+			add("QSTASH_US_TOKEN", "is required when QSTASH_US_URL is set")
+		}
+	}
 	if c.FlyAPIURL == "" {
 		c.FlyAPIURL = "https://api.machines.dev"
 	} else if err := checkURL(c.FlyAPIURL, "https", "http"); err != nil {
@@ -179,6 +196,9 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		errs = append(errs, err)
 	}
 	if c.SessionMax, err = durationVar(getenv, "SESSION_MAX_AGE", 12*time.Hour, 5*time.Minute, 7*24*time.Hour); err != nil {
+		errs = append(errs, err)
+	}
+	if c.QStashSampleInterval, err = durationVar(getenv, "QSTASH_SAMPLE_INTERVAL", 30*time.Second, time.Second, 10*time.Minute); err != nil {
 		errs = append(errs, err)
 	}
 	if c.CheckInterval, err = durationVar(getenv, "CHECK_INTERVAL", 15*time.Second, time.Second, 10*time.Minute); err != nil {

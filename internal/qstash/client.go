@@ -1,0 +1,277 @@
+package qstash
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	sdk "github.com/upstash/qstash-go"
+)
+
+// Client reaches one QStash region. It wraps qstash-go v1.0.0 so that every
+// call has a deadline and the caller's context, the HTTP status and the
+// Burst-RateLimit-* headers reach our code, an empty token is an error and
+// not a panic, the SDK's own QSTASH_URL lookup cannot send a call to
+// another host, and every ID is checked before a call (an empty ID would
+// turn a single delete into a bulk one). What the SDK lacks (DLQ listing
+// with every filter, bulk delete by explicit IDs in the documented query
+// form, retry, logs) is done with small calls of our own.
+type Client struct {
+	// Region names the region ("eu", "us").
+	Region  string
+	base    *url.URL
+	token   string
+	timeout time.Duration
+	// envBase is QSTASH_URL as the SDK will read it.
+	envBase string
+
+	calls atomic.Int64
+	rate  atomic.Pointer[RateInfo]
+}
+
+// RateInfo is the last Burst-RateLimit-* state QStash reported.
+type RateInfo struct {
+	Limit     int
+	Remaining int
+	Reset     time.Time
+	At        time.Time
+}
+
+// APIError is a QStash answer with an HTTP error status.
+type APIError struct {
+	Status  int
+	Message string
+	// RetryAfter is how long to wait before retrying a 429.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("qstash: HTTP %d: %s", e.Status, e.Message)
+}
+
+// Errors callers compare with errors.Is.
+var (
+	ErrNotFound  = errors.New("qstash: not found (already gone)")
+	ErrInvalidID = errors.New("qstash: invalid id")
+)
+
+// Is makes a 404 APIError match ErrNotFound.
+func (e *APIError) Is(target error) bool { return target == ErrNotFound && e.Status == http.StatusNotFound }
+
+// IsRateLimited reports whether err is a 429, and how long to wait.
+func IsRateLimited(err error) (time.Duration, bool) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
+		return ae.RetryAfter, true
+	}
+	return 0, false
+}
+
+// NewClient returns a client for one region. An empty token or a
+// malformed base URL is an error.
+func NewClient(region, baseURL, token string, timeout time.Duration) (*Client, error) {
+	if strings.TrimSpace(token) == "" {
+		return nil, errors.New("qstash: no token configured for region " + region)
+	}
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("qstash: base URL for region %s is not an http(s) URL", region)
+	}
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &Client{Region: region, base: u, token: token, timeout: timeout,
+		envBase: strings.TrimRight(os.Getenv("QSTASH_URL"), "/")}, nil
+}
+
+// BaseURL is the region's base URL.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Calls counts the API requests this client sent.
+func (c *Client) Calls() int64 { return c.calls.Load() }
+
+// Rate returns the last rate-limit state seen, or nil.
+func (c *Client) Rate() *RateInfo { return c.rate.Load() }
+
+// idRE is what a DLQ or message id may look like: no slash, no query, no
+// empty string.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+// CheckID fails with ErrInvalidID unless id is non-empty and well-formed.
+func CheckID(id string) error {
+	if !idRE.MatchString(id) || strings.Contains(id, "..") {
+		return fmt.Errorf("%w: %q", ErrInvalidID, id)
+	}
+	return nil
+}
+
+// resourcePath matches the paths where an empty id segment would turn a
+// call on one resource into a call on all of them.
+var resourcePath = regexp.MustCompile(`^/v2/(dlq|messages|queues|schedules|topics)(/|$)`)
+
+// call is one API call's outcome as the transport saw it.
+type call struct {
+	status int
+	header http.Header
+}
+
+// transport gives every SDK or own request the caller's context and a
+// deadline, refuses any host but the configured one (rewriting the SDK's
+// QSTASH_URL base to ours), counts calls and records status and rate
+// limits.
+type transport struct {
+	c    *Client
+	ctx  context.Context
+	last *call
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	u := *req.URL
+	want := t.c.base
+	switch {
+	case u.Scheme == want.Scheme && u.Host == want.Host:
+	case t.c.envBase != "" && strings.HasPrefix(u.String(), t.c.envBase+"/"):
+		// The SDK prefers QSTASH_URL from the environment over the URL it
+		// was given: put the call back on this region's host.
+		rest := strings.TrimPrefix(u.String(), t.c.envBase)
+		nu, err := url.Parse(want.String() + rest)
+		if err != nil {
+			return nil, err
+		}
+		u = *nu
+	default:
+		return nil, fmt.Errorf("qstash: refusing a request to %s (region %s is %s)", u.Host, t.c.Region, want.Host)
+	}
+	if p := strings.TrimPrefix(u.Path, want.Path); resourcePath.MatchString(p) && (strings.HasSuffix(p, "/") || strings.Contains(p, "//")) {
+		// "/v2/dlq/" is the bulk endpoint: never reach it by accident.
+		return nil, fmt.Errorf("%w: empty path segment in %s", ErrInvalidID, p)
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.c.timeout)
+	r := req.Clone(ctx)
+	r.URL = &u
+	r.Host = u.Host
+	t.c.calls.Add(1)
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	t.last.status, t.last.header = resp.StatusCode, resp.Header
+	if lim := resp.Header.Get("Burst-RateLimit-Limit"); lim != "" {
+		ri := &RateInfo{At: time.Now()}
+		ri.Limit, _ = strconv.Atoi(lim)
+		ri.Remaining, _ = strconv.Atoi(resp.Header.Get("Burst-RateLimit-Remaining"))
+		if s, err := strconv.ParseInt(resp.Header.Get("Burst-RateLimit-Reset"), 10, 64); err == nil {
+			ri.Reset = time.Unix(s, 0)
+		}
+		t.c.rate.Store(ri)
+	}
+	return resp, nil
+}
+
+// cancelBody ends the call's deadline once the body is closed (the SDK
+// reads to EOF but never closes: EOF ends it too).
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.cancel()
+	}
+	return n, err
+}
+
+func (b *cancelBody) Close() error {
+	b.cancel()
+	return b.ReadCloser.Close()
+}
+
+// sdkFor returns an SDK client bound to ctx for one call, and the record
+// of what the call saw.
+func (c *Client) sdkFor(ctx context.Context) (*sdk.Client, *call) {
+	last := &call{}
+	hc := &http.Client{Transport: &transport{c: c, ctx: ctx, last: last}}
+	return sdk.NewClientWith(sdk.Options{Url: c.base.String(), Token: c.token, Client: hc}), last
+}
+
+// wrap turns an SDK error into an *APIError when the call got an HTTP
+// error status (the SDK hides it).
+func (c *Client) wrap(err error, last *call) error {
+	if err == nil {
+		return nil
+	}
+	if last.status >= 400 {
+		return c.apiError(last.status, last.header, err.Error())
+	}
+	return fmt.Errorf("qstash: %w", err)
+}
+
+func (c *Client) apiError(status int, h http.Header, msg string) *APIError {
+	e := &APIError{Status: status, Message: msg}
+	if status == http.StatusTooManyRequests {
+		e.RetryAfter = time.Second
+		if s, err := strconv.ParseInt(h.Get("Burst-RateLimit-Reset"), 10, 64); err == nil {
+			if d := time.Until(time.Unix(s, 0)); d > 0 && d < time.Minute {
+				e.RetryAfter = d
+			}
+		}
+	}
+	return e
+}
+
+// do sends one request of our own and decodes a JSON answer into out.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
+	u := c.base.String() + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return fmt.Errorf("qstash: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	last := &call{}
+	resp, err := (&http.Client{Transport: &transport{c: c, ctx: ctx, last: last}}).Do(req)
+	if err != nil {
+		return fmt.Errorf("qstash: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("qstash: %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 400 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(body))
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		if len(msg) > 300 {
+			msg = msg[:300]
+		}
+		return c.apiError(resp.StatusCode, resp.Header, msg)
+	}
+	if out == nil || len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("qstash: %s %s: unexpected answer: %w", method, path, err)
+	}
+	return nil
+}

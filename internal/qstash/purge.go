@@ -1,0 +1,415 @@
+package qstash
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atum/ops-console/internal/audit"
+)
+
+// purgeLock is the base of the advisory lock that lets one runner at a
+// time work on a purge (key: purgeLock + purge id).
+const purgeLock = 0x7075726765000000 // "purge"
+
+// MaxPreview bounds how many dead letters one purge may freeze.
+const MaxPreview = 200000
+
+// Purge states.
+const (
+	Previewed = "previewed"
+	Running   = "running"
+	Paused    = "paused"
+	Done      = "done"
+	Discarded = "discarded"
+	Undone    = "undone"
+)
+
+// PurgeInfo is a purge as stored.
+type PurgeInfo struct {
+	ID          int64
+	Region      string
+	Filters     map[string]string
+	State       string
+	Note        string
+	Total       int
+	Deleted     int
+	Gone        int
+	Failed      int
+	Republished int
+	APICalls    int
+	Elapsed     time.Duration
+	CreatedBy   string
+	CreatedAt   time.Time
+	Pending     int
+}
+
+// Purger previews, freezes, runs, resumes and undoes purges. Every delete
+// names explicit ids from the frozen set, at most 100 per call; a purge
+// survives crashes and 429 storms because its progress is in Postgres.
+type Purger struct {
+	Pool    *pgxpool.Pool
+	Clients map[string]*Client
+	Log     *slog.Logger
+	// MaxRateWaits bounds consecutive 429s on one chunk before the purge
+	// pauses (it can then be resumed).
+	MaxRateWaits int
+}
+
+// ErrUnknownRegion says a region has no configured client.
+var ErrUnknownRegion = errors.New("qstash: region not configured")
+
+func (p *Purger) client(region string) (*Client, error) {
+	c, ok := p.Clients[region]
+	if !ok {
+		return nil, ErrUnknownRegion
+	}
+	return c, nil
+}
+
+// Preview walks every page of the dead letters matching f and freezes the
+// exact id set, with a copy of every message, as a new purge.
+func (p *Purger) Preview(ctx context.Context, region string, f Filter, labels map[string]string, by string) (int64, error) {
+	c, err := p.client(region)
+	if err != nil {
+		return 0, err
+	}
+	var msgs []Message
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		page, err := c.ListDLQ(ctx, f, cursor, MaxPage)
+		if d, limited := IsRateLimited(err); limited {
+			if err := sleep(ctx, d); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range page.Messages {
+			if CheckID(m.DLQID) != nil || seen[m.DLQID] {
+				continue
+			}
+			seen[m.DLQID] = true
+			msgs = append(msgs, m)
+		}
+		if len(msgs) > MaxPreview {
+			return 0, fmt.Errorf("qstash: more than %d dead letters match; narrow the filters", MaxPreview)
+		}
+		if page.Cursor == "" {
+			break
+		}
+		cursor = page.Cursor
+	}
+	filters, _ := json.Marshal(labels)
+	var id int64
+	err = pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO ops.dlq_purges (region, filters, state, total, created_by) VALUES ($1, $2, 'previewed', $3, $4) RETURNING id`,
+			region, filters, len(msgs), by).Scan(&id); err != nil {
+			return err
+		}
+		rows := make([][]any, 0, len(msgs))
+		for i, m := range msgs {
+			doc, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, []any{id, i, m.DLQID, doc})
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"ops", "dlq_purge_items"}, []string{"purge_id", "seq", "dlq_id", "message"}, pgx.CopyFromRows(rows))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("qstash: freeze purge: %w", err)
+	}
+	return id, nil
+}
+
+// Get returns a purge with its pending count.
+func (p *Purger) Get(ctx context.Context, id int64) (PurgeInfo, error) {
+	var pi PurgeInfo
+	var filters []byte
+	var elapsed int64
+	err := p.Pool.QueryRow(ctx, `
+		SELECT id, region, filters, state, note, total, deleted, gone, failed, republished, api_calls, elapsed_ms, created_by, created_at,
+		       (SELECT count(*) FROM ops.dlq_purge_items i WHERE i.purge_id = p.id AND i.state IN ('frozen', 'sent'))
+		FROM ops.dlq_purges p WHERE id = $1`, id).
+		Scan(&pi.ID, &pi.Region, &filters, &pi.State, &pi.Note, &pi.Total, &pi.Deleted, &pi.Gone, &pi.Failed, &pi.Republished,
+			&pi.APICalls, &elapsed, &pi.CreatedBy, &pi.CreatedAt, &pi.Pending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return pi, ErrNotFound
+	}
+	if err != nil {
+		return pi, fmt.Errorf("qstash: purge %d: %w", id, err)
+	}
+	pi.Elapsed = time.Duration(elapsed) * time.Millisecond
+	_ = json.Unmarshal(filters, &pi.Filters)
+	return pi, nil
+}
+
+// Recent lists the latest purges.
+func (p *Purger) Recent(ctx context.Context, n int) ([]PurgeInfo, error) {
+	rows, err := p.Pool.Query(ctx, `SELECT id FROM ops.dlq_purges ORDER BY id DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("qstash: purges: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	var out []PurgeInfo
+	for _, id := range ids {
+		pi, err := p.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pi)
+	}
+	return out, nil
+}
+
+// Sample returns the first n frozen messages of a purge.
+func (p *Purger) Sample(ctx context.Context, id int64, n int) ([]Message, error) {
+	rows, err := p.Pool.Query(ctx, `SELECT message FROM ops.dlq_purge_items WHERE purge_id = $1 ORDER BY seq LIMIT $2`, id, n)
+	if err != nil {
+		return nil, fmt.Errorf("qstash: sample: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) {
+		var m Message
+		var doc []byte
+		if err := r.Scan(&doc); err != nil {
+			return m, err
+		}
+		return m, json.Unmarshal(doc, &m)
+	})
+}
+
+// ErrWrongState says the purge is not in a state that allows the action.
+var ErrWrongState = errors.New("qstash: the purge is not in a state that allows this")
+
+// Confirm moves a previewed purge to running; the caller then calls Run.
+// The confirmation and its audit event commit together.
+func (p *Purger) Confirm(ctx context.Context, id int64, e audit.Entry) error {
+	return pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'running', confirmed_by = $2, confirmed_at = now()
+			WHERE id = $1 AND state = 'previewed'`, id, e.Operator)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return ErrWrongState
+		}
+		return audit.RecordIn(ctx, tx, e)
+	})
+}
+
+// Discard drops a previewed purge without deleting anything.
+func (p *Purger) Discard(ctx context.Context, id int64) error {
+	tag, err := p.Pool.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'discarded', finished_at = now() WHERE id = $1 AND state = 'previewed'`, id)
+	if err != nil {
+		return fmt.Errorf("qstash: discard: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return ErrWrongState
+	}
+	return nil
+}
+
+// Resume marks a paused purge running again; the caller then calls Run.
+func (p *Purger) Resume(ctx context.Context, id int64) error {
+	tag, err := p.Pool.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'running', note = 'resumed' WHERE id = $1 AND state IN ('paused', 'running')`, id)
+	if err != nil {
+		return fmt.Errorf("qstash: resume: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return ErrWrongState
+	}
+	return nil
+}
+
+// Run deletes the purge's frozen ids that are not done yet, in chunks of
+// at most 100 explicit ids, recording each chunk's outcome before the
+// next. It waits out 429s (Burst-RateLimit-Reset) and pauses the purge
+// after MaxRateWaits in a row or on another error. Only one runner works
+// on a purge at a time; a second call returns at once.
+func (p *Purger) Run(ctx context.Context, id int64) error {
+	conn, err := p.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("qstash: run purge: %w", err)
+	}
+	defer conn.Release()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(purgeLock)+id).Scan(&got); err != nil || !got {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(purgeLock)+id) //nolint:errcheck
+	pi, err := p.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if pi.State != Running {
+		return ErrWrongState
+	}
+	c, err := p.client(pi.Region)
+	if err != nil {
+		return err
+	}
+	maxWaits := p.MaxRateWaits
+	if maxWaits <= 0 {
+		maxWaits = 30
+	}
+	for {
+		ids, err := p.nextChunk(ctx, conn, id)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			_, err := conn.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'done', note = '', finished_at = now() WHERE id = $1`, id)
+			return err
+		}
+		start, calls := time.Now(), c.Calls()
+		deleted, err := p.deleteChunk(ctx, c, ids, maxWaits)
+		elapsed, used := time.Since(start).Milliseconds(), c.Calls()-calls
+		if err != nil {
+			_, uerr := conn.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'paused', note = $2, api_calls = api_calls + $3, elapsed_ms = elapsed_ms + $4 WHERE id = $1`,
+				id, "paused: "+err.Error(), used, elapsed)
+			return errors.Join(err, uerr)
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = 'done' WHERE purge_id = $1 AND dlq_id = ANY($2)`, id, ids); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `UPDATE ops.dlq_purges SET deleted = deleted + $2, gone = gone + $3, api_calls = api_calls + $4,
+				elapsed_ms = elapsed_ms + $5, note = '' WHERE id = $1`, id, deleted, len(ids)-deleted, used, elapsed)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("qstash: record chunk: %w", err)
+		}
+	}
+}
+
+// nextChunk marks the next (at most 100) ids as sent and returns them.
+// Ids left "sent" by a crash come first: deleting them again is safe (a
+// delete by id is idempotent; what is gone counts as gone).
+func (p *Purger) nextChunk(ctx context.Context, conn *pgxpool.Conn, id int64) ([]string, error) {
+	rows, err := conn.Query(ctx, `
+		UPDATE ops.dlq_purge_items SET state = 'sent'
+		WHERE purge_id = $1 AND dlq_id IN (
+		    SELECT dlq_id FROM ops.dlq_purge_items WHERE purge_id = $1 AND state IN ('sent', 'frozen')
+		    ORDER BY state = 'frozen', seq LIMIT $2)
+		RETURNING dlq_id`, id, MaxPage)
+	if err != nil {
+		return nil, fmt.Errorf("qstash: next chunk: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func (p *Purger) deleteChunk(ctx context.Context, c *Client, ids []string, maxWaits int) (int, error) {
+	for waits := 0; ; waits++ {
+		n, err := c.DeleteDLQByIDs(ctx, ids)
+		d, limited := IsRateLimited(err)
+		if !limited {
+			return n, err
+		}
+		if waits >= maxWaits {
+			return 0, fmt.Errorf("still rate limited after %d waits", waits)
+		}
+		if err := sleep(ctx, d); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Undo republishes every archived message of a finished purge to its
+// original destination and marks it republished; it stops at the first
+// error (a later Undo continues). The undo and its count are recorded.
+func (p *Purger) Undo(ctx context.Context, id int64) (int, error) {
+	pi, err := p.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if pi.State != Done && pi.State != Undone {
+		return 0, ErrWrongState
+	}
+	c, err := p.client(pi.Region)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := p.Pool.Query(ctx, `SELECT dlq_id, message FROM ops.dlq_purge_items WHERE purge_id = $1 AND state = 'done' ORDER BY seq`, id)
+	if err != nil {
+		return 0, fmt.Errorf("qstash: undo: %w", err)
+	}
+	type item struct {
+		id  string
+		msg Message
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+		var it item
+		var doc []byte
+		if err := r.Scan(&it.id, &doc); err != nil {
+			return it, err
+		}
+		return it, json.Unmarshal(doc, &it.msg)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("qstash: undo: %w", err)
+	}
+	done := 0
+	for _, it := range items {
+		if err := republish(ctx, c, it.msg); err != nil {
+			return done, err
+		}
+		if _, err := p.Pool.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = 'republished' WHERE purge_id = $1 AND dlq_id = $2`, id, it.id); err != nil {
+			return done, fmt.Errorf("qstash: undo: %w", err)
+		}
+		done++
+	}
+	_, err = p.Pool.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'undone', republished = republished + $2 WHERE id = $1`, id, done)
+	return done, err
+}
+
+// republish publishes m again, waiting out a 429 up to 10 times.
+func republish(ctx context.Context, c *Client, m Message) error {
+	for waits := 0; ; waits++ {
+		_, err := c.Republish(ctx, m)
+		d, limited := IsRateLimited(err)
+		if !limited || waits >= 10 {
+			return err
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// Interrupted lists purges left running (by a crash or a restart).
+func (p *Purger) Interrupted(ctx context.Context) ([]int64, error) {
+	rows, err := p.Pool.Query(ctx, `SELECT id FROM ops.dlq_purges WHERE state = 'running' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("qstash: interrupted purges: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		d = 100 * time.Millisecond
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,132 @@
+package qstash
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// sampleLock elects the console instance that lists queues this interval.
+const sampleLock = 0x71737461736800 // "qstash"
+
+// Snapshot is one region's queues as last listed.
+type Snapshot struct {
+	Region string
+	At     time.Time
+	Queues []Queue
+	Err    string
+}
+
+// TotalLag sums the queues' depth.
+func (s Snapshot) TotalLag() int64 {
+	var n int64
+	for _, q := range s.Queues {
+		n += q.Lag
+	}
+	return n
+}
+
+// Sampler lists each region's queues at most once per Interval across all
+// console instances (one call per region), whatever the number of viewers,
+// and backs off after a 429 until QStash's reset.
+type Sampler struct {
+	Pool     *pgxpool.Pool
+	Clients  map[string]*Client
+	Interval time.Duration
+
+	mu      sync.Mutex
+	backoff map[string]time.Time
+}
+
+// Tick refreshes one region's snapshot if it is due, and returns the
+// latest one.
+func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
+	c, ok := s.Clients[region]
+	if !ok {
+		return Snapshot{}, ErrUnknownRegion
+	}
+	s.mu.Lock()
+	until := s.backoff[region]
+	s.mu.Unlock()
+	if time.Now().Before(until) {
+		return s.Latest(ctx, region)
+	}
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("qstash: sample: %w", err)
+	}
+	snap, sampled, err := s.sample(ctx, conn, c, region)
+	conn.Release()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if !sampled {
+		return s.Latest(ctx, region)
+	}
+	if snap.Err != "" {
+		return snap, errors.New(snap.Err)
+	}
+	return snap, nil
+}
+
+func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, c *Client, region string) (Snapshot, bool, error) {
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(sampleLock)).Scan(&got); err != nil || !got {
+		return Snapshot{}, false, err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(sampleLock)) //nolint:errcheck
+	var recent bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.queue_snapshots WHERE region = $1 AND at > now() - $2 * interval '1 second')`,
+		region, (s.Interval * 8 / 10).Seconds()).Scan(&recent); err != nil || recent {
+		return Snapshot{}, false, err
+	}
+	snap := Snapshot{Region: region, At: time.Now()}
+	qs, err := c.Queues(ctx)
+	if d, limited := IsRateLimited(err); limited {
+		s.mu.Lock()
+		if s.backoff == nil {
+			s.backoff = map[string]time.Time{}
+		}
+		s.backoff[region] = time.Now().Add(max(d, s.Interval))
+		s.mu.Unlock()
+	}
+	if err != nil {
+		snap.Err = err.Error()
+		// Keep the last good queues with the new error.
+		if last, lerr := s.Latest(ctx, region); lerr == nil {
+			snap.Queues = last.Queues
+		}
+	} else {
+		snap.Queues = qs
+	}
+	doc, err := json.Marshal(snap.Queues)
+	if err != nil {
+		return snap, true, err
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO ops.queue_snapshots (region, at, queues, error) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (region) DO UPDATE SET at = EXCLUDED.at, queues = EXCLUDED.queues, error = EXCLUDED.error`, region, snap.At, doc, snap.Err)
+	return snap, true, err
+}
+
+// ErrNoSnapshot says a region's queues were never listed.
+var ErrNoSnapshot = errors.New("queues not listed yet")
+
+// Latest returns a region's stored snapshot.
+func (s *Sampler) Latest(ctx context.Context, region string) (Snapshot, error) {
+	snap := Snapshot{Region: region}
+	var doc []byte
+	err := s.Pool.QueryRow(ctx, `SELECT at, queues, error FROM ops.queue_snapshots WHERE region = $1`, region).Scan(&snap.At, &doc, &snap.Err)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return snap, ErrNoSnapshot
+	}
+	if err != nil {
+		return snap, fmt.Errorf("qstash: latest queues: %w", err)
+	}
+	return snap, json.Unmarshal(doc, &snap.Queues)
+}

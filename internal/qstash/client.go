@@ -66,7 +66,9 @@ var (
 )
 
 // Is makes a 404 APIError match ErrNotFound.
-func (e *APIError) Is(target error) bool { return target == ErrNotFound && e.Status == http.StatusNotFound }
+func (e *APIError) Is(target error) bool {
+	return target == ErrNotFound && e.Status == http.StatusNotFound
+}
 
 // IsRateLimited reports whether err is a 429, and how long to wait.
 func IsRateLimited(err error) (time.Duration, bool) {

@@ -17,14 +17,6 @@ var planned = map[string]struct {
 	title string
 	views.Placeholder
 }{
-	"accounts": {"Accounts", views.Placeholder{
-		Summary: "Find any user or tenant and diagnose a customer who \"disappeared\".",
-		Items: []string{
-			"Search by email (any case), user id, tenant id, slug or name",
-			"The user, tenant, workspaces, cache entry and recent audit events",
-			"A diagnosis checklist: wrong database, duplicates, soft deletes, stale cache",
-			"Invalidate the tenant cache; protect an account",
-		}}},
 	"fleet": {"Fleet", views.Placeholder{
 		Summary: "The platform's Fly machines, crash loops and configuration drift. Read only.",
 		Items: []string{

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/atum/ops-console/handlers"
+	"github.com/atum/ops-console/internal/accounts"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
@@ -71,7 +72,7 @@ type option func(*web.Deps)
 
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
-	pool, _ := testenv.MigratedPool(t)
+	pool, dbURL := testenv.MigratedPool(t)
 	h := &harness{t: t, pool: pool, store: auth.NewStore(pool), audit: audit.New(pool)}
 	var logw io.Writer = io.Discard
 	if os.Getenv("WEB_TEST_LOG") != "" {
@@ -134,7 +135,8 @@ func newHarness(t *testing.T, opts ...option) *harness {
 			return append(out, handlers.CacheAlerts(ctx, pool, 1000, time.Now())...)
 		},
 		Console: pool, Switches: h.switches, Redis: h.redis, RedisConfigured: true, RedisBudget: 1000,
-		QStash: clients, QStashRegions: []string{"eu"}, QStashSampler: h.queues, Purger: h.purger, Background: ctx,
+		Accounts: &accounts.Store{Platform: pool, Console: pool, Redis: rc, PlatformURL: dbURL, Environment: "staging"},
+		QStash:   clients, QStashRegions: []string{"eu"}, QStashSampler: h.queues, Purger: h.purger, Background: ctx,
 	}
 	for _, o := range opts {
 		o(&d)

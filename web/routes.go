@@ -35,6 +35,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}
 	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
+	accts := &handlers.Accounts{Base: base, Store: d.Accounts, ReasonRequired: d.LookupReasonRequired, Running: d.RunningMachines}
 	queues := &handlers.Queues{Base: base, Clients: d.QStash, Regions: d.QStashRegions, Sampler: d.QStashSampler,
 		Purger: d.Purger, Background: d.Background}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
@@ -65,7 +66,11 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: post, Path: "/queues/purges/:id/discard", Role: auth.Operator, Handler: queues.Discard},
 		{Method: post, Path: "/queues/purges/:id/resume", Role: auth.Operator, Handler: queues.Resume},
 		{Method: post, Path: "/queues/purges/:id/undo", Role: auth.Operator, Handler: queues.Undo},
-		{Method: get, Path: "/accounts", Role: auth.Support, NavKey: "accounts", NavLabel: "Accounts", Handler: soon.Show("accounts")},
+		{Method: get, Path: "/accounts", Role: auth.Support, NavKey: "accounts", NavLabel: "Accounts", Handler: accts.Search},
+		{Method: get, Path: "/accounts/users/:id", Role: auth.Support, Handler: accts.User},
+		{Method: get, Path: "/accounts/tenants/:id", Role: auth.Support, Handler: accts.Tenant},
+		{Method: post, Path: "/accounts/tenants/:id/cache/invalidate", Role: auth.Support, Handler: accts.Invalidate},
+		{Method: post, Path: "/accounts/:kind/:id/protection", Role: auth.Admin, Handler: accts.Protection},
 		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: soon.Show("fleet")},
 		{Method: get, Path: "/audit", Role: auth.Operator, NavKey: "audit", NavLabel: "Audit", Handler: auditLog.List},
 		{Method: get, Path: "/audit.csv", Role: auth.Operator, Handler: auditLog.Export},

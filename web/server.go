@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/atum/ops-console/handlers"
+	"github.com/atum/ops-console/internal/accounts"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/internal/qstash"
@@ -76,6 +77,12 @@ type Deps struct {
 	QStashSampler *qstash.Sampler
 	Purger        *qstash.Purger
 	Background    context.Context
+
+	// Accounts feeds the support lookup; RunningMachines lists running Fly
+	// machines (nil when unknown).
+	Accounts             *accounts.Store
+	LookupReasonRequired bool
+	RunningMachines      func() []string
 
 	TrustFlyClientIP bool
 	AlwaysSecure     bool

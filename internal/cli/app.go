@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/atum/ops-console/handlers"
+	"github.com/atum/ops-console/internal/accounts"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
@@ -45,6 +46,7 @@ type app struct {
 	regions  []string
 	queues   *qstash.Sampler
 	purger   *qstash.Purger
+	accounts *accounts.Store
 	auth     *auth.Store
 	audit    *audit.Log
 
@@ -94,6 +96,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.queues = &qstash.Sampler{Pool: a.pool, Clients: a.qstash, Interval: cfg.QStashSampleInterval}
 	a.purger = &qstash.Purger{Pool: a.pool, Clients: a.qstash, Log: log}
 	a.switches = switches.NewStore(a.pool)
+	a.accounts = &accounts.Store{Platform: a.platform, Console: a.pool, Redis: a.redis, PlatformURL: cfg.PlatformDatabaseURL, Environment: cfg.Environment}
 	a.redisInf = &rediscache.Sampler{Console: a.pool, Client: a.redis, Interval: cfg.SampleInterval,
 		Suspended: func(ctx context.Context) (bool, error) {
 			s, err := a.switches.Get(ctx, switches.SuspendRedis)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/atum/ops-console/internal/accounts"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/devstack"
@@ -181,6 +182,9 @@ func prepareDemo(ctx context.Context, cfg *config.Config, env Env) error {
 	}
 	counts, err := sim.Seed(ctx, pool, size)
 	if err != nil {
+		return err
+	}
+	if err := accounts.CreateIndexes(ctx, pool); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "seeded %d tenants, %d users (%d emails shared by case twins), %d workspaces\n",

@@ -84,6 +84,8 @@ type Config struct {
 	ActiveWindow   time.Duration
 	// HistoryRetention is how long samples are kept.
 	HistoryRetention time.Duration
+	// LookupReasonRequired makes a reason mandatory for account lookups.
+	LookupReasonRequired bool
 	// RedisDailyCommandBudget is the Redis commands per day the platform
 	// should stay under; the projection is compared with it.
 	RedisDailyCommandBudget int64
@@ -226,6 +228,9 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		errs = append(errs, err)
 	}
 
+	if c.LookupReasonRequired, err = boolVar(getenv, "ACCOUNT_LOOKUP_REASON_REQUIRED", false); err != nil {
+		errs = append(errs, err)
+	}
 	budget, err := intVar(getenv, "REDIS_DAILY_COMMAND_BUDGET", 1_000_000, 1, 1_000_000_000)
 	if err != nil {
 		errs = append(errs, err)

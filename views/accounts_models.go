@@ -1,0 +1,57 @@
+package views
+
+// AccountHit is one search result.
+type AccountHit struct {
+	Kind    string
+	Label   string
+	Detail  string
+	Href    string
+	Deleted bool
+	Exact   bool
+}
+
+// Accounts is the account search page.
+type Accounts struct {
+	Query      string
+	Reason     string
+	NeedReason bool
+	Error      string
+	Searched   bool
+	Hits       []AccountHit
+}
+
+// KV is one labelled value.
+type KV struct {
+	Label string
+	Value string
+	Flag  string // "", "warning" or "problem"
+}
+
+// DiagnosisLine is one line of the diagnosis checklist.
+type DiagnosisLine struct {
+	Name    string
+	Verdict string
+	Detail  string
+}
+
+// AccountPage is one user's or tenant's page.
+type AccountPage struct {
+	Kind        string // "user" or "tenant"
+	ID          string
+	User        []KV
+	Tenant      []KV
+	Workspaces  []KV
+	Duplicates  []AccountHit
+	Cache       []KV
+	Diagnosis   []DiagnosisLine
+	Audit       []AuditRow
+	TenantID    string
+	TenantSlug  string
+	Protected   bool
+	ProtectKind string
+	ProtectID   string
+	CanSupport  bool
+	CanAdmin    bool
+	FormError   string
+	Flash       string
+}

@@ -96,8 +96,10 @@ func (h *Queues) List(c echo.Context) error {
 			m.DLQ = append(m.DLQ, dlqRow(region, msg))
 		}
 		q := c.QueryParams()
-		q.Del("cursor")
-		m.FirstURL = "/queues?" + q.Encode()
+		if q.Get("cursor") != "" {
+			q.Del("cursor")
+			m.FirstURL = "/queues?" + q.Encode()
+		}
 		if page.Cursor != "" {
 			q.Set("cursor", page.Cursor)
 			m.NextURL = "/queues?" + q.Encode()
@@ -202,7 +204,7 @@ func (h *Queues) Message(c echo.Context) error {
 	full := c.QueryParam("full") == "1"
 	self := "/queues/dlq/" + url.PathEscape(id) + "?region=" + region + "&full=1"
 	v := views.DLQMessage{Region: region, DLQID: m.DLQID, MessageID: m.MessageID, URL: m.URL, Method: m.Method, Queue: m.QueueName,
-		Schedule: m.ScheduleID, Labels: strings.Join(append(m.Labels, m.Label), " "), Headers: headers(m.Header),
+		Schedule: m.ScheduleID, Labels: dlqRow(region, m).Labels, Headers: headers(m.Header),
 		Body: body(m.Body, m.BodyBase64, full, self), ResponseStatus: m.ResponseStatus, ResponseHeaders: headers(m.ResponseHeader),
 		ResponseBody: body(m.ResponseBody, m.ResponseBodyBase64, full, self), MaxRetries: m.MaxRetries,
 		Created: time.UnixMilli(m.CreatedAt).UTC().Format("2006-01-02 15:04:05Z"), CallerIP: m.CallerIP,

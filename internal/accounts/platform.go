@@ -59,6 +59,13 @@ type Hit struct {
 	Exact   bool
 }
 
+// likePrefix turns s into a LIKE prefix pattern, its wildcards escaped.
+//
+// Two notes on the searches below. The tenant slug is read with a scalar
+// subquery, not a join: the planner's estimate for a LIKE prefix is far
+// too high and it would hash every tenant. Searches run in pgx's exec mode (an unnamed statement planned with the
+// actual pattern): a cached generic plan cannot use the prefix index for
+// LIKE with a parameter and falls back to scanning every user.
 func likePrefix(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
 }
@@ -67,11 +74,12 @@ func likePrefix(s string) string {
 // then prefix matches.
 func (s *Store) searchUsersByEmail(ctx context.Context, q string, limit int) ([]Hit, error) {
 	rows, err := s.Platform.Query(ctx, `
-		SELECT u.id::text, u.email, COALESCE(t.slug, ''), u.deleted_at IS NOT NULL, lower(btrim(u.email)) = lower(btrim($1)) AS exact
-		FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id
+		SELECT u.id::text, u.email, COALESCE((SELECT t.slug FROM tenants t WHERE t.id = u.tenant_id), ''),
+		       u.deleted_at IS NOT NULL, lower(btrim(u.email)) = lower(btrim($1)) AS exact
+		FROM users u
 		WHERE lower(btrim(u.email)) LIKE $2
 		ORDER BY exact DESC, lower(btrim(u.email)), u.created_at
-		LIMIT $3`, q, likePrefix(strings.ToLower(strings.TrimSpace(q))), limit)
+		LIMIT $3`, pgx.QueryExecModeExec, q, likePrefix(strings.ToLower(strings.TrimSpace(q))), limit)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: search users: %w", err)
 	}
@@ -104,7 +112,7 @@ func (s *Store) searchTenants(ctx context.Context, q string, limit int) ([]Hit, 
 		    SELECT * FROM tenants WHERE slug LIKE $2
 		    UNION
 		    SELECT * FROM tenants WHERE lower(name) LIKE $2) t
-		ORDER BY exact DESC, slug LIMIT $3`, q, p, limit)
+		ORDER BY exact DESC, slug LIMIT $3`, pgx.QueryExecModeExec, q, p, limit)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: search tenants: %w", err)
 	}
@@ -186,9 +194,9 @@ func (s *Store) workspaces(ctx context.Context, tenantID string) ([]Workspace, e
 // duplicates returns the other users whose email normalises to the same.
 func (s *Store) duplicates(ctx context.Context, u User) ([]Hit, error) {
 	rows, err := s.Platform.Query(ctx, `
-		SELECT d.id::text, d.email, COALESCE(t.slug, ''), d.deleted_at IS NOT NULL FROM users d LEFT JOIN tenants t ON t.id = d.tenant_id
-		WHERE lower(btrim(d.email)) LIKE $1 AND lower(btrim(d.email)) = lower(btrim($2)) AND d.id <> $3::uuid LIMIT 20`,
-		likePrefix(strings.ToLower(strings.TrimSpace(u.Email))), u.Email, u.ID)
+		SELECT d.id::text, d.email, COALESCE((SELECT t.slug FROM tenants t WHERE t.id = d.tenant_id), ''), d.deleted_at IS NOT NULL
+		FROM users d WHERE lower(btrim(d.email)) LIKE $1 AND lower(btrim(d.email)) = lower(btrim($2)) AND d.id <> $3::uuid LIMIT 20`,
+		pgx.QueryExecModeExec, likePrefix(strings.ToLower(strings.TrimSpace(u.Email))), u.Email, u.ID)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: duplicates: %w", err)
 	}

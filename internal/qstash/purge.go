@@ -283,8 +283,12 @@ func (p *Purger) Run(ctx context.Context, id int64) error {
 				id, "paused: "+err.Error(), used, elapsed)
 			return errors.Join(err, uerr)
 		}
+		state := "done"
+		if deleted < len(ids) {
+			state = "mixed" // which ids were already gone is not known
+		}
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = 'done' WHERE purge_id = $1 AND dlq_id = ANY($2)`, id, ids); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = $3 WHERE purge_id = $1 AND dlq_id = ANY($2)`, id, ids, state); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, `UPDATE ops.dlq_purges SET deleted = deleted + $2, gone = gone + $3, api_calls = api_calls + $4,
@@ -329,9 +333,11 @@ func (p *Purger) deleteChunk(ctx context.Context, c *Client, ids []string, maxWa
 	}
 }
 
-// Undo republishes every archived message of a finished purge to its
-// original destination and marks it republished; it stops at the first
-// error (a later Undo continues). The undo and its count are recorded.
+// Undo republishes the archived messages the purge deleted to their
+// original destinations and marks them republished; it stops at the first
+// error (a later Undo continues). Messages of chunks in which some ids
+// were already gone are skipped: the purge may not have deleted them, and
+// republishing could deliver them twice. The count is recorded either way.
 func (p *Purger) Undo(ctx context.Context, id int64) (int, error) {
 	pi, err := p.Get(ctx, id)
 	if err != nil {
@@ -365,15 +371,22 @@ func (p *Purger) Undo(ctx context.Context, id int64) (int, error) {
 	}
 	done := 0
 	for _, it := range items {
-		if err := republish(ctx, c, it.msg); err != nil {
-			return done, err
+		if err = republish(ctx, c, it.msg); err != nil {
+			break
 		}
-		if _, err := p.Pool.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = 'republished' WHERE purge_id = $1 AND dlq_id = $2`, id, it.id); err != nil {
-			return done, fmt.Errorf("qstash: undo: %w", err)
+		if _, err = p.Pool.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = 'republished' WHERE purge_id = $1 AND dlq_id = $2`, id, it.id); err != nil {
+			err = fmt.Errorf("qstash: undo: %w", err)
+			break
 		}
 		done++
 	}
-	_, err = p.Pool.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'undone', republished = republished + $2 WHERE id = $1`, id, done)
+	newState := Undone
+	if err != nil {
+		newState = pi.State
+	}
+	if _, uerr := p.Pool.Exec(ctx, `UPDATE ops.dlq_purges SET state = $3, republished = republished + $2 WHERE id = $1`, id, done, newState); uerr != nil && err == nil {
+		err = fmt.Errorf("qstash: undo: %w", uerr)
+	}
 	return done, err
 }
 

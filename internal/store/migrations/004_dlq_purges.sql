@@ -26,8 +26,11 @@ CREATE TABLE ops.dlq_purge_items (
     dlq_id     text NOT NULL,
     message    jsonb NOT NULL,
     -- frozen: not sent yet; sent: in a delete whose outcome is unknown
-    -- (a crash); done: deleted or already gone; republished: undone.
-    state      text NOT NULL DEFAULT 'frozen' CHECK (state IN ('frozen', 'sent', 'done', 'republished')),
+    -- (a crash); done: deleted; mixed: in a chunk where some ids were
+    -- already gone, so it is unknown whether this one was deleted by the
+    -- purge (undo skips it rather than deliver a message twice);
+    -- republished: undone.
+    state      text NOT NULL DEFAULT 'frozen' CHECK (state IN ('frozen', 'sent', 'done', 'mixed', 'republished')),
     PRIMARY KEY (purge_id, dlq_id)
 );
 CREATE INDEX dlq_purge_items_seq_idx ON ops.dlq_purge_items (purge_id, seq);

@@ -233,7 +233,8 @@ func TestSamplerSamplesOnlyWhileActiveAndOncePerInterval(t *testing.T) {
 		t.Fatalf("two instances read the platform %d times in 2.1 s at a 200 ms interval", reads)
 	}
 	var rows int
-	if err := console.QueryRow(ctx, `SELECT count(*) FROM ops.connection_samples`).Scan(&rows); err != nil || int64(rows) != reads {
+	// The last reading may be cut short by the cancellation and store nothing.
+	if err := console.QueryRow(ctx, `SELECT count(*) FROM ops.connection_samples`).Scan(&rows); err != nil || int64(rows) > reads || int64(rows) < reads-1 {
 		t.Fatalf("history rows = %d, reads = %d (%v)", rows, reads, err)
 	}
 	snap, err := b.Latest(ctx)

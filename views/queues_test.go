@@ -666,7 +666,7 @@ func TestPurgeProgress(t *testing.T) {
 }
 
 func TestPurgeResult(t *testing.T) {
-	for _, state := range []string{"done", "failed", "undone"} {
+	for _, state := range []string{"done", "failed", "undone", "discarded"} {
 		t.Run(state, func(t *testing.T) {
 			m := samplePurge(state)
 			m.CanUndo, m.Undone = true, 5
@@ -689,7 +689,7 @@ func TestPurgeResult(t *testing.T) {
 			if _, ok := attr(reason, "required"); !ok {
 				t.Error("reason is not required")
 			}
-			if !strings.Contains(text(undo), "Undo: republish 58 archived messages to their original destinations") {
+			if !strings.Contains(text(undo), "Undo: republish the archived messages to their original destinations") {
 				t.Errorf("undo button = %q", text(undo))
 			}
 			if forms := postForms(doc); len(forms) != 1 {

@@ -177,8 +177,11 @@ func prepareDemo(ctx context.Context, cfg *config.Config, env Env) error {
 		return err
 	}
 	size := sim.DefaultSeed
+	// DEMO_USERS=1000000 seeds the lookup benchmark's size: a tenant per
+	// ten users (100,000 tenants).
 	if n, err := strconv.Atoi(env.Getenv("DEMO_USERS")); err == nil && n >= size.Tenants {
 		size.Users = n
+		size.Tenants = max(size.Tenants, n/10)
 	}
 	counts, err := sim.Seed(ctx, pool, size)
 	if err != nil {

@@ -1,0 +1,283 @@
+package fly
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// sampleLock elects the console instance that lists the fleet this interval.
+const sampleLock = 0x666c7965657400 // "flyeet"
+
+// Defaults of Sampler.
+const (
+	DefaultSecretsEvery  = 5 * time.Minute
+	DefaultEventsPerTick = 5
+	// keepEvents bounds the events stored per machine.
+	keepEvents = 60
+)
+
+// Snapshot is the fleet as last listed. Machines and Secrets keep the last
+// good answer when a later call failed (Err says why).
+type Snapshot struct {
+	App string
+	// At is the last attempt; ListedAt the last successful listing (zero
+	// if none ever succeeded).
+	At        time.Time
+	ListedAt  time.Time
+	Machines  []Machine
+	Secrets   []Secret
+	SecretsAt time.Time
+	Err       string
+}
+
+// Sampler lists the fleet at most once per Interval across all console
+// instances (an advisory lock elects one, the stored snapshot tells the
+// others it is fresh), whatever the number of viewers. Each listing also
+// reads the full event log of up to EventsPerTick machines that exited in
+// the last hour, most recent first, and the secret names every
+// SecretsEvery. After a 429 it sends nothing until Fly's Retry-After.
+type Sampler struct {
+	Pool          *pgxpool.Pool
+	Client        *Client
+	Interval      time.Duration
+	SecretsEvery  time.Duration
+	EventsPerTick int
+
+	mu      sync.Mutex
+	backoff time.Time
+	last    atomic.Pointer[Snapshot]
+}
+
+// Tick refreshes the snapshot if it is due and returns the latest one; the
+// error is the last listing's.
+func (s *Sampler) Tick(ctx context.Context) (Snapshot, error) {
+	s.mu.Lock()
+	until := s.backoff
+	s.mu.Unlock()
+	if time.Now().Before(until) {
+		return s.latestErr(ctx)
+	}
+	conn, err := s.Pool.Acquire(ctx)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("fly: sample: %w", err)
+	}
+	snap, sampled, err := s.sample(ctx, conn)
+	conn.Release()
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if !sampled {
+		return s.latestErr(ctx)
+	}
+	s.last.Store(&snap)
+	if snap.Err != "" {
+		return snap, errors.New(snap.Err)
+	}
+	return snap, nil
+}
+
+func (s *Sampler) latestErr(ctx context.Context) (Snapshot, error) {
+	snap, err := s.Latest(ctx)
+	if err == nil && snap.Err != "" {
+		err = errors.New(snap.Err)
+	}
+	return snap, err
+}
+
+func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, bool, error) {
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(sampleLock)).Scan(&got); err != nil || !got {
+		return Snapshot{}, false, err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(sampleLock)) //nolint:errcheck
+	last, err := s.Latest(ctx)
+	switch {
+	case errors.Is(err, ErrNoSnapshot):
+	case err != nil:
+		return Snapshot{}, false, err
+	case time.Since(last.At) < s.Interval*8/10:
+		return Snapshot{}, false, nil
+	}
+	snap := Snapshot{App: s.Client.App(), At: time.Now(), ListedAt: last.ListedAt,
+		Machines: last.Machines, Secrets: last.Secrets, SecretsAt: last.SecretsAt}
+	var errs []string
+	ms, err := s.Client.Machines(ctx)
+	if err != nil {
+		s.noteLimit(err)
+		errs = append(errs, err.Error())
+	} else {
+		snap.Machines, snap.ListedAt = s.withEvents(ctx, ms, &errs), time.Now()
+	}
+	if time.Since(snap.SecretsAt) >= cmp.Or(s.SecretsEvery, DefaultSecretsEvery) && err == nil {
+		if sec, serr := s.Client.Secrets(ctx); serr != nil {
+			s.noteLimit(serr)
+			errs = append(errs, serr.Error())
+		} else {
+			snap.Secrets, snap.SecretsAt = sec, time.Now()
+		}
+	}
+	snap.Err = strings.Join(errs, "; ")
+	return snap, true, s.store(ctx, conn, snap)
+}
+
+// withEvents replaces the listed events of the machines that exited in
+// the last hour with their full event log, most recent exit first, and
+// trims every log to what the report needs.
+func (s *Sampler) withEvents(ctx context.Context, ms []Machine, errs *[]string) []Machine {
+	type cand struct {
+		i    int
+		exit int64
+	}
+	var cands []cand
+	for i, m := range ms {
+		if m.Gone() {
+			continue
+		}
+		var latest int64
+		for _, e := range m.Events {
+			if e.Type == "exit" && time.Since(e.At()) < time.Hour {
+				latest = max(latest, e.Timestamp)
+			}
+		}
+		if latest > 0 {
+			cands = append(cands, cand{i, latest})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(b.exit, a.exit) })
+	for n, c := range cands {
+		if n >= cmp.Or(s.EventsPerTick, DefaultEventsPerTick) {
+			break
+		}
+		es, err := s.Client.Events(ctx, ms[c.i].ID)
+		if err != nil {
+			*errs = append(*errs, err.Error())
+			if _, limited := IsRateLimited(err); limited || ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		ms[c.i].Events = es
+	}
+	for i := range ms {
+		ms[i].Events = trimEvents(ms[i].Events)
+	}
+	return ms
+}
+
+// trimEvents keeps the newest keepEvents events.
+func trimEvents(es []Event) []Event {
+	es = slices.Clone(es)
+	slices.SortStableFunc(es, func(a, b Event) int { return cmp.Compare(b.Timestamp, a.Timestamp) })
+	if len(es) > keepEvents {
+		es = es[:keepEvents]
+	}
+	return es
+}
+
+func (s *Sampler) noteLimit(err error) {
+	if d, limited := IsRateLimited(err); limited {
+		s.mu.Lock()
+		s.backoff = time.Now().Add(max(d, s.Interval))
+		s.mu.Unlock()
+	}
+}
+
+func (s *Sampler) store(ctx context.Context, conn *pgxpool.Conn, snap Snapshot) error {
+	if snap.Machines == nil {
+		snap.Machines = []Machine{}
+	}
+	if snap.Secrets == nil {
+		snap.Secrets = []Secret{}
+	}
+	machines, err := json.Marshal(snap.Machines)
+	if err != nil {
+		return err
+	}
+	secrets, err := json.Marshal(snap.Secrets)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO ops.fleet_snapshots (app, at, listed_at, machines, secrets, secrets_at, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (app) DO UPDATE SET at = EXCLUDED.at, listed_at = EXCLUDED.listed_at, machines = EXCLUDED.machines,
+			secrets = EXCLUDED.secrets, secrets_at = EXCLUDED.secrets_at, error = EXCLUDED.error`,
+		snap.App, snap.At, nullTime(snap.ListedAt), machines, secrets, nullTime(snap.SecretsAt), snap.Err)
+	if err != nil {
+		return fmt.Errorf("fly: store snapshot: %w", err)
+	}
+	return nil
+}
+
+// ErrNoSnapshot says the fleet was never listed.
+var ErrNoSnapshot = errors.New("fleet not listed yet")
+
+// Latest returns the stored snapshot.
+func (s *Sampler) Latest(ctx context.Context) (Snapshot, error) {
+	snap := Snapshot{App: s.Client.App()}
+	var machines, secrets []byte
+	var listedAt, secretsAt *time.Time
+	err := s.Pool.QueryRow(ctx, `SELECT at, listed_at, machines, secrets, secrets_at, error FROM ops.fleet_snapshots WHERE app = $1`, snap.App).
+		Scan(&snap.At, &listedAt, &machines, &secrets, &secretsAt, &snap.Err)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return snap, ErrNoSnapshot
+	}
+	if err != nil {
+		return snap, fmt.Errorf("fly: latest fleet: %w", err)
+	}
+	if listedAt != nil {
+		snap.ListedAt = *listedAt
+	}
+	if secretsAt != nil {
+		snap.SecretsAt = *secretsAt
+	}
+	if err := json.Unmarshal(machines, &snap.Machines); err != nil {
+		return snap, fmt.Errorf("fly: stored fleet: %w", err)
+	}
+	if err := json.Unmarshal(secrets, &snap.Secrets); err != nil {
+		return snap, fmt.Errorf("fly: stored secrets: %w", err)
+	}
+	s.last.Store(&snap)
+	return snap, nil
+}
+
+// Cached returns the snapshot last listed or read by this instance,
+// without any I/O; ok is false before the first.
+func (s *Sampler) Cached() (Snapshot, bool) {
+	p := s.last.Load()
+	if p == nil {
+		return Snapshot{}, false
+	}
+	return *p, true
+}
+
+// Heartbeats returns the platform instances that reported within within.
+func Heartbeats(ctx context.Context, pool *pgxpool.Pool, within time.Duration) ([]Heartbeat, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT instance_id, machine_id, process_group, environment, reported_at FROM ops.instance_heartbeats
+		WHERE reported_at > now() - $1 * interval '1 second' ORDER BY machine_id, instance_id`, within.Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("fly: heartbeats: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Heartbeat, error) {
+		var h Heartbeat
+		return h, r.Scan(&h.Instance, &h.Machine, &h.Group, &h.Environment, &h.ReportedAt)
+	})
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

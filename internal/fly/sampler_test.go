@@ -1,0 +1,114 @@
+package fly_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/flydouble"
+	"github.com/atum/ops-console/internal/testenv"
+)
+
+// TestSamplerListsOncePerIntervalAcrossInstances runs two console
+// instances' samplers, each ticking every 20 ms for 4.5 s as if many people
+// were looking: the double sees one listing per interval, no 429, the
+// secret names once, and the full event log of the crash-looping machine.
+func TestSamplerListsOncePerIntervalAcrossInstances(t *testing.T) {
+	pool, _ := testenv.MigratedPool(t)
+	d, _ := double(t, flydouble.Options{})
+	// Three crashes 4 min apart: the list's newest five events hold only
+	// two of them; the event log holds all three.
+	d.CrashLoop("api2", 3, 4*time.Minute, 1, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 4500*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	var samplers []*fly.Sampler
+	for range 2 {
+		c, err := fly.NewClient(d.URL(), "atum", token, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &fly.Sampler{Pool: pool, Client: c, Interval: 1100 * time.Millisecond}
+		samplers = append(samplers, s)
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					s.Tick(ctx) //nolint:errcheck
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	count := map[string]int{}
+	var lists []time.Time
+	for _, c := range d.Calls() {
+		count[c.Action]++
+		if c.Status == http.StatusTooManyRequests {
+			t.Fatalf("429 for %s", c.Path)
+		}
+		if c.Action == "list" {
+			lists = append(lists, c.At)
+		}
+	}
+	t.Logf("calls at the double in 4.5 s with 2 instances × 3 tickers: %v", count)
+	if count["list"] < 4 || count["list"] > 6 || count["secrets"] != 1 || count["events"] != count["list"] {
+		t.Fatalf("calls %v: want one list (and one events call for api2) per 0.8 × 1.1 s, secrets once", count)
+	}
+	for i := 1; i < len(lists); i++ {
+		if gap := lists[i].Sub(lists[i-1]); gap < 850*time.Millisecond {
+			t.Fatalf("two listings %s apart", gap)
+		}
+	}
+	snap, err := samplers[1].Latest(context.Background())
+	if err != nil || snap.Err != "" || len(snap.Machines) != 4 || len(snap.Secrets) != 2 {
+		t.Fatalf("snapshot %+v, %v", snap, err)
+	}
+	r := fly.Analyze(snap.Machines, snap.Secrets, fly.Options{ExpectedEnvironment: "production"})
+	if m := row(t, r, "api2"); !m.CrashLoop || m.FailingExits10m != 3 {
+		t.Fatalf("api2 %+v", m)
+	}
+	if c, ok := samplers[0].Cached(); !ok || len(c.Machines) != 4 {
+		t.Fatal("no cached snapshot")
+	}
+}
+
+// TestSamplerBacksOffAfter429 keeps the last machines with the error and
+// sends nothing until Retry-After has passed.
+func TestSamplerBacksOffAfter429(t *testing.T) {
+	pool, _ := testenv.MigratedPool(t)
+	d, c := double(t, flydouble.Options{})
+	s := &fly.Sampler{Pool: pool, Client: c, Interval: 100 * time.Millisecond}
+	ctx := context.Background()
+	if _, err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(120 * time.Millisecond)
+	d.Force429(1)
+	snap, err := s.Tick(ctx)
+	if err == nil || len(snap.Machines) != 4 || snap.ListedAt.IsZero() {
+		t.Fatalf("after a 429: %+v, %v", snap, err)
+	}
+	n := len(d.Calls())
+	for range 5 {
+		time.Sleep(120 * time.Millisecond)
+		if _, err := s.Tick(ctx); err == nil {
+			t.Fatal("the stored error must stay until the next listing")
+		}
+	}
+	if got := len(d.Calls()); got != n {
+		t.Fatalf("%d calls during the back-off", got-n)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, err := s.Tick(ctx); err != nil {
+		t.Fatalf("after Retry-After: %v", err)
+	}
+	if got := len(d.Calls()); got != n+1 {
+		t.Fatalf("%d calls after the back-off, want 1", got-n)
+	}
+}

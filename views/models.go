@@ -93,12 +93,6 @@ type Login struct {
 	Next  string
 }
 
-// Placeholder describes a screen that is not built yet.
-type Placeholder struct {
-	Summary string
-	Items   []string
-}
-
 // AuditFilter is the audit page's filter form, as entered.
 type AuditFilter struct {
 	Operator string

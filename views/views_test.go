@@ -151,7 +151,16 @@ func pages() map[string]templ.Component {
 			},
 		}),
 		"overview-empty": OverviewPage(p, Overview{}),
-		"placeholder":    PlaceholderPage(p, Placeholder{Summary: hostile, Items: []string{hostile, "History"}}),
+		"fleet": FleetPage(p, Fleet{App: hostile, Listed: hostile, Err: hostile, Alerts: []Alert{{Level: "critical", Text: hostile, Href: "/fleet"}},
+			Groups: []FleetGroup{{Name: hostile, Anchor: "group-x", Images: []string{hostile}, Machines: []FleetMachine{{
+				ID: hostile, Name: hostile, Href: "/fleet/machines/x", State: hostile, Region: hostile, Digest: hostile, DigestShort: hostile,
+				Release: hostile, LastStart: hostile, LastExit: hostile, OOM: hostile, Heartbeats: hostile, Flags: []string{hostile}}}}},
+			GroupNames: []string{hostile}, Drift: []FleetDrift{{Key: hostile, InGroup: true, Cells: []FleetDriftCell{{Values: []FleetValue{{Value: hostile, Count: 1, Machines: hostile}}}}}},
+			Unknown: []FleetHeartbeat{{Instance: hostile, Machine: hostile, Group: hostile, Environment: hostile, Reported: hostile}},
+			Secrets: []FleetSecret{{Name: hostile, Digest: hostile, Updated: hostile}}}),
+		"fleet-machine": FleetMachinePageView(p, FleetMachinePage{App: hostile, Group: hostile, Listed: hostile,
+			Machine: FleetMachine{State: hostile, Flags: []string{hostile}}, Details: []KV{{Label: hostile, Value: hostile}},
+			Env: []KV{{Label: hostile, Value: hostile}}, Events: []FleetEvent{{At: hostile, Type: hostile, Status: hostile, Source: hostile, Exit: hostile}}}),
 		"audit": AuditPage(p, Audit{
 			Filter: AuditFilter{Operator: hostile, Result: "ok", From: "2026-01-01"},
 			Rows: []AuditRow{{
@@ -194,7 +203,7 @@ func TestEnvBanner(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
-			doc := parse(t, render(t, PlaceholderPage(samplePage(tt.env), Placeholder{})))
+			doc := parse(t, render(t, FleetPage(samplePage(tt.env), Fleet{})))
 			banner := one(t, doc, "env-banner")
 			if !hasClass(banner, tt.wantClass) {
 				c, _ := attr(banner, "class")
@@ -230,7 +239,7 @@ func TestEnvBannerOnEveryPage(t *testing.T) {
 func TestDBIdentityError(t *testing.T) {
 	p := samplePage("staging")
 	p.DB = DBIdentity{Err: hostile}
-	out := render(t, PlaceholderPage(p, Placeholder{}))
+	out := render(t, FleetPage(p, Fleet{}))
 	doc := parse(t, out)
 	got := text(one(t, doc, "db-identity"))
 	if want := "database identity unavailable: " + hostile; got != want {
@@ -319,7 +328,7 @@ func TestCSPCompatible(t *testing.T) {
 }
 
 func TestLayoutDocument(t *testing.T) {
-	out := render(t, PlaceholderPage(samplePage("staging"), Placeholder{}))
+	out := render(t, FleetPage(samplePage("staging"), Fleet{}))
 	if !strings.HasPrefix(strings.ToLower(out), "<!doctype html>") {
 		t.Errorf("page does not start with a doctype: %.40q", out)
 	}
@@ -358,7 +367,7 @@ func TestLayoutDocument(t *testing.T) {
 func TestNoFlashWithoutKind(t *testing.T) {
 	p := samplePage("demo")
 	p.Flash = Flash{}
-	doc := parse(t, render(t, PlaceholderPage(p, Placeholder{})))
+	doc := parse(t, render(t, FleetPage(p, Fleet{})))
 	if n := len(byTestID(doc, "flash")); n != 0 {
 		t.Errorf("found %d flash elements, want 0", n)
 	}
@@ -374,7 +383,7 @@ func logoutForms(doc *html.Node) []*html.Node {
 
 func TestLogoutFormOnlyWhenSignedIn(t *testing.T) {
 	signedIn := samplePage("production")
-	doc := parse(t, render(t, PlaceholderPage(signedIn, Placeholder{})))
+	doc := parse(t, render(t, FleetPage(signedIn, Fleet{})))
 	forms := logoutForms(doc)
 	if len(forms) != 1 {
 		t.Fatalf("signed in: found %d logout forms, want 1", len(forms))
@@ -389,9 +398,9 @@ func TestLogoutFormOnlyWhenSignedIn(t *testing.T) {
 	anon := signedIn
 	anon.User = nil
 	for name, c := range map[string]templ.Component{
-		"login":       LoginPage(anon, Login{}),
-		"placeholder": PlaceholderPage(anon, Placeholder{}),
-		"error":       ErrorPageView(anon, ErrorPage{Status: 500, Message: "boom"}),
+		"login": LoginPage(anon, Login{}),
+		"fleet": FleetPage(anon, Fleet{}),
+		"error": ErrorPageView(anon, ErrorPage{Status: 500, Message: "boom"}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			doc := parse(t, render(t, c))
@@ -643,12 +652,9 @@ func TestErrorPage(t *testing.T) {
 	}
 }
 
-func TestPlaceholder(t *testing.T) {
-	doc := parse(t, render(t, PlaceholderPage(samplePage("demo"), Placeholder{Summary: "Fleet health", Items: []string{"Machines", "Drift"}})))
-	got := text(one(t, doc, "placeholder"))
-	for _, want := range []string{"not built yet", "Fleet health", "What will be here", "Machines", "Drift"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("placeholder text %q lacks %q", got, want)
-		}
+func TestFleetNotConfigured(t *testing.T) {
+	doc := parse(t, render(t, FleetPage(samplePage("demo"), Fleet{NotConfigured: "The Fly Machines API is not configured"})))
+	if got := text(one(t, doc, "fleet-not-configured")); !strings.Contains(got, "not configured") {
+		t.Errorf("not-configured text %q", got)
 	}
 }

@@ -30,7 +30,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	overview := &handlers.Overview{Base: base, Systems: d.Systems, Alerts: d.Alerts}
 	conns := &handlers.Connections{Base: base, Sampler: d.Connections, Budget: d.Budget,
 		BouncerConfigured: d.BouncerConfigured, PlatformHost: d.PlatformHost, ConsoleHost: d.ConsoleHost}
-	soon := &handlers.Placeholders{Base: base}
+	fleet := &handlers.Fleet{Base: base, Source: d.Fleet, App: d.FlyApp}
 	sw := &handlers.Switches{Base: base, Store: d.Switches, Changed: d.SwitchChanged}
 	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}
@@ -71,7 +71,8 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: get, Path: "/accounts/tenants/:id", Role: auth.Support, Handler: accts.Tenant},
 		{Method: post, Path: "/accounts/tenants/:id/cache/invalidate", Role: auth.Support, Handler: accts.Invalidate},
 		{Method: post, Path: "/accounts/:kind/:id/protection", Role: auth.Admin, Handler: accts.Protection},
-		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: soon.Show("fleet")},
+		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: fleet.Show},
+		{Method: get, Path: "/fleet/machines/:id", Role: auth.Viewer, Handler: fleet.Machine},
 		{Method: get, Path: "/audit", Role: auth.Operator, NavKey: "audit", NavLabel: "Audit", Handler: auditLog.List},
 		{Method: get, Path: "/audit.csv", Role: auth.Operator, Handler: auditLog.Export},
 		{Method: get, Path: "/operators", Role: auth.Admin, NavKey: "operators", NavLabel: "Operators", Handler: ops.List},

@@ -78,6 +78,11 @@ type Deps struct {
 	Purger        *qstash.Purger
 	Background    context.Context
 
+	// Fleet feeds the Fleet screen (nil when Fly is not configured) for
+	// the platform's app FlyApp.
+	Fleet  handlers.FleetReporter
+	FlyApp string
+
 	// Accounts feeds the support lookup; RunningMachines lists running Fly
 	// machines (nil when unknown).
 	Accounts             *accounts.Store

@@ -110,7 +110,7 @@ func Redact(details map[string]any) map[string]any {
 	}
 	out := make(map[string]any, len(details))
 	for k, v := range details {
-		if isSecretKey(k) {
+		if IsSecretKey(k) {
 			out[k] = "[redacted]"
 			continue
 		}
@@ -134,7 +134,9 @@ func redactValue(v any) any {
 	}
 }
 
-func isSecretKey(k string) bool {
+// IsSecretKey reports whether a key's name marks a secret value
+// (password, token, database_url, …); such values are never shown or kept.
+func IsSecretKey(k string) bool {
 	lk := strings.ToLower(k)
 	for _, w := range secretWords {
 		if strings.Contains(lk, w) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +35,6 @@ type app struct {
 	pool     *pgxpool.Pool
 	platform *pgxpool.Pool
 	redis    *redis.Client
-	http     *http.Client
 	monitor  *watch.Monitor
 	activity *watch.Activity
 	sampler  *neon.Sampler
@@ -47,6 +45,7 @@ type app struct {
 	queues   *qstash.Sampler
 	purger   *qstash.Purger
 	accounts *accounts.Store
+	fleet    *fly.Fleet
 	auth     *auth.Store
 	audit    *audit.Log
 
@@ -63,7 +62,7 @@ type app struct {
 // newApp opens (lazily) every configured system. Nothing here needs an
 // upstream to be up.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, log: log, http: &http.Client{Timeout: 10 * time.Second}}
+	a := &app{cfg: cfg, log: log}
 	var err error
 	if a.pool, err = store.Open(ctx, cfg.DatabaseURL, 10); err != nil {
 		return nil, err
@@ -96,6 +95,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.queues = &qstash.Sampler{Pool: a.pool, Clients: a.qstash, Interval: cfg.QStashSampleInterval}
 	a.purger = &qstash.Purger{Pool: a.pool, Clients: a.qstash, Log: log}
 	a.switches = switches.NewStore(a.pool)
+	if a.fleet, err = newFleet(a, cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.accounts = &accounts.Store{Platform: a.platform, Console: a.pool, Redis: a.redis, PlatformURL: cfg.PlatformDatabaseURL, Environment: cfg.Environment}
 	a.redisInf = &rediscache.Sampler{Console: a.pool, Client: a.redis, Interval: cfg.SampleInterval,
 		Suspended: func(ctx context.Context) (bool, error) {
@@ -149,8 +152,8 @@ func (a *app) checks() []watch.Check {
 		qs.Probe = a.probeQStash
 	}
 	fl := watch.Check{Key: "fly", Name: "Fly machines", Href: "/fleet"}
-	if cfg.FlyConfigured() {
-		fl.Probe = fly.Probe(a.http, cfg.FlyAPIURL, cfg.FlyAppName, cfg.FlyAPIToken)
+	if a.fleet != nil {
+		fl.Probe = a.probeFly
 	}
 	return append(cs, pgb, rc, qs, fl)
 }
@@ -259,11 +262,26 @@ func (a *app) redact(s string) string {
 	return s
 }
 
-// budget is the planned connection budget: configuration, with machine
-// counts from the Fly fleet once that is watched.
+// budget is the planned connection budget: configuration, with the
+// machine counts per group from the last Fly listing when Fly is watched.
 func (a *app) budget() neon.Budget {
-	return neon.Budget{Plan: a.cfg.Budget, Pooled: neon.IsPooled(hostOf(a.cfg.PlatformDatabaseURL)),
+	plan := a.cfg.Budget
+	if a.fleet != nil {
+		if r, ok := a.fleet.Live(); ok {
+			plan = liveBudget(plan, r)
+		}
+	}
+	return neon.Budget{Plan: plan, Pooled: neon.IsPooled(hostOf(a.cfg.PlatformDatabaseURL)),
 		MinCU: a.cfg.NeonMinCU, MaxCU: a.cfg.NeonMaxCU}
+}
+
+// running lists the started platform machines for the account diagnosis;
+// nil when Fly is not watched or was never listed.
+func (a *app) running() []string {
+	if a.fleet == nil {
+		return nil
+	}
+	return a.fleet.Running()
 }
 
 // alerts lists Overview alerts beyond unreachable systems. They are
@@ -277,6 +295,11 @@ func (a *app) alerts(ctx context.Context) []views.Alert {
 	out := handlers.ConnectionAlerts(ctx, a.sampler, a.budget())
 	out = append(out, handlers.SwitchAlerts(ctx, a.switches)...)
 	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, time.Now())...)
+	if a.fleet != nil {
+		if _, r, err := a.fleet.Report(ctx); err == nil {
+			out = append(out, handlers.FleetAlerts(r)...)
+		}
+	}
 	if n := a.demoOperators.Load(); n > 0 {
 		out = append(out, views.Alert{Level: "critical", Href: "/operators", Text: fmt.Sprintf(
 			"%d demo operator accounts exist in this %s database; they cannot sign in here, remove them", n, a.cfg.Environment)})

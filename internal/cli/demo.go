@@ -66,6 +66,13 @@ func demo(ctx context.Context, env Env) error {
 	}
 	defer qd.Close()
 	seedDeadLetters(qd, 300)
+	// Fly cannot run locally either: the Fly API double lists the
+	// simulated platform's machines.
+	fd, flyURL, err := startDemoFleet(ctx)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
 
 	port := env.Getenv("PORT")
 	if port == "" {
@@ -76,6 +83,7 @@ func demo(ctx context.Context, env Env) error {
 		"PGBOUNCER_ADMIN_URL": st.PgBouncerAdminURL(), "HOST": "127.0.0.1", "PORT": port,
 		"LOG_LEVEL": env.Getenv("LOG_LEVEL"), "CHECK_INTERVAL": env.Getenv("CHECK_INTERVAL"),
 		"QSTASH_URL": qURL, "QSTASH_TOKEN": "demo-qstash-token",
+		"FLY_API_URL": flyURL, "FLY_API_TOKEN": demoFlyToken, "ATUM_FLY_APP": demoFlyApp, "FLY_SAMPLE_INTERVAL": "5s",
 		// The plan matches the simulated fleet below.
 		"BUDGET_GROUPS":        "api:machines=3,processes=2,pool=3,overflow=2;worker:machines=2,processes=1,pool=2,overflow=1",
 		"BUDGET_OTHER_ENGINES": "atum-console=14,migrations=1,batch=30",

@@ -53,6 +53,12 @@ type Config struct {
 	FlyAppName  string
 	// FlyAPIURL is the Machines API base URL.
 	FlyAPIURL string
+	// FlySampleInterval is how often the fleet is listed (across instances).
+	FlySampleInterval time.Duration
+	// FlyExpectedEnvironment is the ENVIRONMENT every platform machine must
+	// have; FlyDriftKeys are compared across machines besides the defaults.
+	FlyExpectedEnvironment string
+	FlyDriftKeys           []string
 	// PgBouncerAdminURL reaches a self-hosted PgBouncer's admin console.
 	PgBouncerAdminURL string
 	// Host and Port are where the console listens.
@@ -178,6 +184,19 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	if c.FlyAPIToken != "" && c.FlyAppName == "" {
 		add("FLY_API_TOKEN", "is set but the platform's app is not: set ATUM_FLY_APP (or FLY_APP_NAME off Fly)")
 	}
+	if c.FlyExpectedEnvironment = strings.TrimSpace(getenv("FLY_EXPECTED_ENVIRONMENT")); c.FlyExpectedEnvironment == "" {
+		c.FlyExpectedEnvironment = Production
+	}
+	for _, k := range strings.Split(getenv("FLY_DRIFT_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if !envName(k) {
+			add("FLY_DRIFT_KEYS", "%q is not an environment variable name", k)
+			continue
+		}
+		c.FlyDriftKeys = append(c.FlyDriftKeys, k)
+	}
 	if c.PgBouncerAdminURL != "" {
 		if err := checkPostgresURL(c.PgBouncerAdminURL, false); err != nil {
 			add("PGBOUNCER_ADMIN_URL", "%v", err)
@@ -201,6 +220,9 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		errs = append(errs, err)
 	}
 	if c.QStashSampleInterval, err = durationVar(getenv, "QSTASH_SAMPLE_INTERVAL", 30*time.Second, time.Second, 10*time.Minute); err != nil {
+		errs = append(errs, err)
+	}
+	if c.FlySampleInterval, err = durationVar(getenv, "FLY_SAMPLE_INTERVAL", 15*time.Second, 5*time.Second, 10*time.Minute); err != nil {
 		errs = append(errs, err)
 	}
 	if c.CheckInterval, err = durationVar(getenv, "CHECK_INTERVAL", 15*time.Second, time.Second, 10*time.Minute); err != nil {
@@ -331,6 +353,17 @@ func (c *Config) QStashConfigured() bool { return c.QStashURL != "" && c.QStashT
 
 // Addr is the listen address.
 func (c *Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+
+// envName accepts an environment variable name: letters, digits and _,
+// not starting with a digit.
+func envName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 128
+}
 
 func firstSet(getenv func(string) string, names ...string) string {
 	for _, n := range names {

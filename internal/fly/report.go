@@ -111,7 +111,7 @@ type DriftRow struct {
 // Alert is one finding, most severe first in Report.Alerts.
 type Alert struct {
 	Level   string // "critical" or "warning"
-	Kind    string // crash-loop, environment, drift, image, group, heartbeat, config
+	Kind    string // crash-loop, environment, drift, image, group, heartbeat, unknown-machine, config
 	Text    string
 	Machine string
 }
@@ -327,20 +327,30 @@ func drift(groups []GroupReport, keys []string) []DriftRow {
 				cells[i].Machines = append(cells[i].Machines, m.ID)
 			}
 			slices.SortFunc(cells, func(a, b DriftCell) int { return cmp.Compare(len(b.Machines), len(a.Machines)) })
-			known := 0
 			for _, c := range cells {
 				if c.Value != Unknown {
-					known++
 					seen[c.Value] = true
 				}
 			}
-			row.InGroup = row.InGroup || known > 1
+			row.InGroup = row.InGroup || knownValues(cells) > 1
 			row.Values = append(row.Values, cells)
 		}
 		row.Across = len(seen) > 1
 		out = append(out, row)
 	}
 	return out
+}
+
+// knownValues counts a group's distinct values, machines without config
+// aside.
+func knownValues(cells []DriftCell) int {
+	n := 0
+	for _, c := range cells {
+		if c.Value != Unknown {
+			n++
+		}
+	}
+	return n
 }
 
 // alerts lists the findings, critical first.
@@ -363,11 +373,12 @@ func alerts(r Report, o Options) []Alert {
 		}
 	}
 	for _, d := range r.Drift {
-		if !d.InGroup {
+		// ENVIRONMENT has its own alerts, per machine.
+		if !d.InGroup || d.Key == "ENVIRONMENT" {
 			continue
 		}
 		for i, cells := range d.Values {
-			if len(cells) > 1 {
+			if knownValues(cells) > 1 {
 				var parts []string
 				for _, c := range cells {
 					parts = append(parts, fmt.Sprintf("%s on %d", c.Value, len(c.Machines)))
@@ -379,7 +390,7 @@ func alerts(r Report, o Options) []Alert {
 	}
 	crit = collapseCrashLoops(crit)
 	for _, h := range r.UnknownHeartbeats {
-		warn = append(warn, Alert{Level: "warning", Kind: "heartbeat", Machine: h.Machine, Text: fmt.Sprintf(
+		warn = append(warn, Alert{Level: "warning", Kind: "unknown-machine", Machine: h.Machine, Text: fmt.Sprintf(
 			"instance %s reports heartbeats from machine %s, which Fly does not list for this app (another app or environment writing to this database?)", h.Instance, h.Machine)})
 	}
 	return append(crit, warn...)
@@ -406,8 +417,12 @@ func machineAlerts(m MachineRow, r Report, o Options, crit, warn []Alert) ([]Ale
 		warn = append(warn, Alert{Level: "warning", Kind: "environment", Machine: m.ID, Text: fmt.Sprintf(
 			"%s has ENVIRONMENT=%s in its config; a secret named ENVIRONMENT overrides it, but its value is not visible here", label, env)})
 	default:
+		got := "ENVIRONMENT is unset"
+		if env != Unset {
+			got = "ENVIRONMENT=" + env
+		}
 		crit = append(crit, Alert{Level: "critical", Kind: "environment", Machine: m.ID, Text: fmt.Sprintf(
-			"%s runs without ENVIRONMENT=%s (ENVIRONMENT=%s): it may fall back to a local database", label, want, env)})
+			"%s runs without ENVIRONMENT=%s (%s): it may fall back to a local database", label, want, got)})
 	}
 	if o.Heartbeats != nil && m.State == "started" && len(m.Instances) == 0 && !flyGroups[m.Group] &&
 		(m.LastStart.IsZero() || o.Now.Sub(m.LastStart) > o.HeartbeatGrace) {

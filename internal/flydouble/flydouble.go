@@ -30,6 +30,10 @@ type Options struct {
 	ListEvents int
 	// NoRateLimits turns the documented limits off.
 	NoRateLimits bool
+	// EchoAuthorization puts the request's Authorization header into
+	// error messages, as a misbehaving proxy might: the console must
+	// scrub it.
+	EchoAuthorization bool
 }
 
 // Machine is one machine of the double.
@@ -249,6 +253,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	status, body, hdr := s.answer(r)
+	if e, ok := body.(map[string]string); ok && s.o.EchoAuthorization {
+		e["error"] += " (request had Authorization: " + r.Header.Get("Authorization") + ")"
+	}
 	s.mu.Lock()
 	s.calls = append(s.calls, Call{At: time.Now(), Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 		Action: actionOf(r.URL.Path), Status: status})

@@ -1,0 +1,141 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/flydouble"
+	"github.com/atum/ops-console/web"
+)
+
+const hostileFly = `<img src=x onerror=alert(1)><script>alert(2)</script>"'`
+
+// withFleet serves the Fleet screen from a Fly API double with two api
+// machines (one crash-looping, one whose env holds hostile values) and a
+// worker without ENVIRONMENT, listed once.
+func withFleet(t *testing.T) (*flydouble.Server, func(*web.Deps)) {
+	t.Helper()
+	fd := flydouble.New(flydouble.Options{Token: "fo1_web", App: "atum"})
+	u, err := fd.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fd.Close)
+	prod := map[string]string{"ENVIRONMENT": "production", "DB_POOL_SIZE": "15"}
+	fd.Put(flydouble.Machine{ID: "a1", Name: "api-1", State: "started", Region: "fra", Group: "api", Digest: "sha256:aa", Env: prod})
+	fd.Put(flydouble.Machine{ID: "a2", Name: hostileFly, State: "started", Region: "fra", Group: "api", Digest: "sha256:aa",
+		Env: map[string]string{"ENVIRONMENT": "production", "DB_POOL_SIZE": hostileFly}})
+	fd.Put(flydouble.Machine{ID: "w1", Name: "worker-1", State: "started", Region: "fra", Group: "worker", Digest: "sha256:aa",
+		Env: map[string]string{"DB_POOL_SIZE": "10"}})
+	fd.CrashLoop("a1", 3, time.Minute, 137, true)
+	c, err := fly.NewClient(u, "atum", "fo1_web", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd, func(d *web.Deps) {
+		f := &fly.Fleet{Sampler: &fly.Sampler{Pool: d.Console, Client: c, Interval: time.Minute}, Console: d.Console,
+			HeartbeatWithin: time.Minute, Options: fly.Options{ExpectedEnvironment: "production", Groups: []string{"api", "worker"}}}
+		if _, err := f.Sampler.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		d.Fleet, d.FlyApp = f, "atum"
+	}
+}
+
+func TestFleetPageShowsMachinesAndFindings(t *testing.T) {
+	fd, opt := withFleet(t)
+	h := newHarness(t, opt)
+	c := h.operator("viewer@atum.io", auth.Viewer)
+	resp := h.get(c, "/fleet")
+	page := body(resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/fleet: %d", resp.StatusCode)
+	}
+	for _, want := range []string{`data-machine="a1"`, `data-machine="w1"`, "CRASH LOOP", "last exit; 3 in 1 h",
+		"runs without ENVIRONMENT=production (ENVIRONMENT is unset)", `data-key="DB_POOL_SIZE"`, "differs within group api",
+		`href="/switches#switch-SUSPEND_REDIS"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/fleet lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<img src=x") || strings.Contains(page, "<script>alert") {
+		t.Fatal("a machine's name or env value reached the page unescaped")
+	}
+	resp = h.get(c, "/fleet/machines/a1")
+	if p := body(resp); resp.StatusCode != http.StatusOK || strings.Count(p, `data-testid="fleet-event"`) != 6 || !strings.Contains(p, "code 137, OOM killed") {
+		t.Fatalf("machine page: %d", resp.StatusCode)
+	}
+	if resp := h.get(c, "/fleet/machines/"+url.PathEscape("<b>nope")); resp.StatusCode != http.StatusNotFound || strings.Contains(body(resp), "<b>nope") {
+		t.Fatalf("unknown machine: %d", resp.StatusCode)
+	}
+	if bad := fd.Dangerous(); len(bad) != 0 {
+		t.Fatalf("dangerous calls %+v", bad)
+	}
+}
+
+func TestFleetNotConfigured(t *testing.T) {
+	h := newHarness(t)
+	c := h.operator("viewer@atum.io", auth.Viewer)
+	resp := h.get(c, "/fleet")
+	if p := body(resp); resp.StatusCode != http.StatusOK || !strings.Contains(p, "FLY_API_TOKEN") {
+		t.Fatalf("/fleet without Fly: %d", resp.StatusCode)
+	}
+	if resp := h.get(c, "/fleet/machines/a1"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("machine page without Fly: %d", resp.StatusCode)
+	}
+}
+
+// TestBrowserHostileFleetStaysInert opens /fleet and a hostile machine in
+// Chromium: no dialog, no injected element, no CSP violation.
+func TestBrowserHostileFleetStaysInert(t *testing.T) {
+	_, opt := withFleet(t)
+	h := newHarness(t, opt)
+	if _, err := h.store.CreateOperator(context.Background(), "v@atum.io", auth.Viewer, password, false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, problems := browser(t)
+	var dialogs atomic.Int32
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			dialogs.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(h.ts.URL + "/login?next=" + url.QueryEscape("/fleet")),
+		chromedp.WaitVisible(`input[name="email"]`),
+		chromedp.SendKeys(`input[name="email"]`, "v@atum.io"),
+		chromedp.SendKeys(`input[name="password"]`, password),
+		chromedp.Submit(`input[name="password"]`),
+		chromedp.WaitVisible(`[data-testid="fleet-drift"]`),
+		chromedp.Navigate(h.ts.URL + "/fleet/machines/a2"),
+		chromedp.WaitVisible(`[data-testid="fleet-events"]`),
+	} {
+		if _, err := chromedp.Run(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	injected, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img[src='x']").length`))
+	if err != nil || injected != 0 || dialogs.Load() != 0 {
+		t.Fatalf("injected elements %d, dialogs %d (%v)", injected, dialogs.Load(), err)
+	}
+	heading, err := chromedp.Run(ctx, chromedp.Text(`h1`))
+	if err != nil || !strings.Contains(heading, "<img src=x") {
+		t.Fatalf("the hostile name is not shown as text: %q (%v)", heading, err)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Fatalf("the page raised errors: %v", p)
+	}
+}

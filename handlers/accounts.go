@@ -22,8 +22,9 @@ type Accounts struct {
 	Store *accounts.Store
 	// ReasonRequired makes a reason (ticket) mandatory for lookups.
 	ReasonRequired bool
-	// Running returns the running Fly machines, nil when unknown.
-	Running func() []string
+	// Fleet returns what the Fly fleet tells the diagnosis, nil when
+	// unknown.
+	Fleet func() *accounts.Fleet
 }
 
 // Search renders the search form and, with q, its results (audited).
@@ -80,11 +81,11 @@ func (h *Accounts) show(c echo.Context, kind string, a accounts.Account, err err
 	if err := h.Record(c, audit.Entry{Action: "account.view", Target: kind + ":" + c.Param("id"), Result: audit.Success}); err != nil {
 		return err
 	}
-	var running []string
-	if h.Running != nil {
-		running = h.Running()
+	var fleet *accounts.Fleet
+	if h.Fleet != nil {
+		fleet = h.Fleet()
 	}
-	m := accountPage(kind, a, h.Store.Diagnose(c.Request().Context(), a, running))
+	m := accountPage(kind, a, h.Store.Diagnose(c.Request().Context(), a, fleet))
 	if s := CurrentSession(c); s != nil {
 		m.CanSupport, m.CanAdmin = s.Account.Role.AtLeast(auth.Support), s.Account.Role.AtLeast(auth.Admin)
 	}

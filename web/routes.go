@@ -35,7 +35,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}
 	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
-	accts := &handlers.Accounts{Base: base, Store: d.Accounts, ReasonRequired: d.LookupReasonRequired, Running: d.RunningMachines}
+	accts := &handlers.Accounts{Base: base, Store: d.Accounts, ReasonRequired: d.LookupReasonRequired, Fleet: d.AccountFleet}
 	queues := &handlers.Queues{Base: base, Clients: d.QStash, Regions: d.QStashRegions, Sampler: d.QStashSampler,
 		Purger: d.Purger, Background: d.Background}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}

@@ -83,11 +83,11 @@ type Deps struct {
 	Fleet  handlers.FleetReporter
 	FlyApp string
 
-	// Accounts feeds the support lookup; RunningMachines lists running Fly
-	// machines (nil when unknown).
+	// Accounts feeds the support lookup; AccountFleet gives its diagnosis
+	// the Fly fleet's facts (nil when unknown).
 	Accounts             *accounts.Store
 	LookupReasonRequired bool
-	RunningMachines      func() []string
+	AccountFleet         func() *accounts.Fleet
 
 	TrustFlyClientIP bool
 	AlwaysSecure     bool

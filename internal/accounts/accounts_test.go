@@ -188,7 +188,8 @@ func TestDiagnosisFindsEachCause(t *testing.T) {
 		VALUES ($1, $2, 'api', 'b', now(), $3, $4, false, 'database')`
 	exec(t, pool, hb, "api-1", "m1", "production", "sqlite:///atom_dev.db")
 	exec(t, pool, hb, "api-2", "m2", "development", "127.0.0.1/atum")
-	d = s.Diagnose(ctx, mustAccount(t, s, healthy), []string{"m1", "m2", "m3"})
+	d = s.Diagnose(ctx, mustAccount(t, s, healthy), &accounts.Fleet{Running: []string{"m1", "m2", "m3"},
+		WithoutEnvironment: []string{"m3"}, Expected: "production"})
 	if c := verdict(d, "Platform instances' database"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, "api-1") {
 		t.Errorf("instance on another database: %+v", c)
 	}
@@ -197,6 +198,16 @@ func TestDiagnosisFindsEachCause(t *testing.T) {
 	}
 	if c := verdict(d, "Running machines without heartbeat"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, "m3") {
 		t.Errorf("silent machine: %+v", c)
+	}
+	if c := verdict(d, "Machines' ENVIRONMENT"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, "m3") || !strings.Contains(c.Detail, "local database") {
+		t.Errorf("machine without ENVIRONMENT: %+v", c)
+	}
+	d = s.Diagnose(ctx, mustAccount(t, s, healthy), &accounts.Fleet{Running: []string{"m1", "m2"}, Expected: "production"})
+	if c := verdict(d, "Machines' ENVIRONMENT"); c.Verdict != accounts.OK {
+		t.Errorf("every machine in production: %+v", c)
+	}
+	if c := verdict(d, "Running machines without heartbeat"); c.Verdict != accounts.OK {
+		t.Errorf("no silent machine: %+v", c)
 	}
 }
 

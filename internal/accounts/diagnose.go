@@ -25,12 +25,22 @@ type Check struct {
 	Detail  string
 }
 
+// Fleet is what the Fly fleet tells the diagnosis: the running machines
+// and those without the expected ENVIRONMENT (which may fall back to a
+// local database).
+type Fleet struct {
+	Running            []string
+	WithoutEnvironment []string
+	Expected           string
+}
+
 // Diagnose checks the usual causes of a "missing" customer: which
 // database this is, duplicates, soft deletes, a tenant without workspaces,
 // a stale cache entry, platform instances on another database or
-// environment, running machines without heartbeats (running is nil when
-// the fleet is not known), and recent destructive actions in the audit.
-func (s *Store) Diagnose(ctx context.Context, a Account, running []string) []Check {
+// environment, machines without ENVIRONMENT or without heartbeats (fleet
+// is nil when the fleet is not known), and recent destructive actions in
+// the audit.
+func (s *Store) Diagnose(ctx context.Context, a Account, fleet *Fleet) []Check {
 	var out []Check
 	add := func(name, verdict, format string, args ...any) {
 		out = append(out, Check{Name: name, Verdict: verdict, Detail: fmt.Sprintf(format, args...)})
@@ -91,7 +101,7 @@ func (s *Store) Diagnose(ctx context.Context, a Account, running []string) []Che
 			add("Tenant cache entry", OK, "cached and matching the database (expires in %s)", c.TTL.Round(time.Second))
 		}
 	}
-	out = append(out, s.instanceChecks(ctx, id, idErr == nil, running)...)
+	out = append(out, s.instanceChecks(ctx, id, idErr == nil, fleet)...)
 	out = append(out, s.destructiveChecks(ctx, a)...)
 	return out
 }
@@ -115,7 +125,7 @@ func sameDatabase(reported string, id store.Identity) bool {
 
 // instanceChecks compares the instances' heartbeats of the last hour with
 // this database and environment, and with the running machines.
-func (s *Store) instanceChecks(ctx context.Context, id store.Identity, known bool, running []string) []Check {
+func (s *Store) instanceChecks(ctx context.Context, id store.Identity, known bool, fleet *Fleet) []Check {
 	rows, err := s.Console.Query(ctx, `SELECT instance_id, machine_id, environment, database_identity FROM ops.instance_heartbeats
 		WHERE reported_at > now() - interval '1 hour' ORDER BY instance_id`)
 	if err != nil {
@@ -155,20 +165,27 @@ func (s *Store) instanceChecks(ctx context.Context, id store.Identity, known boo
 	} else if len(beats) > 0 {
 		out = append(out, Check{"Platform instances' environment", OK, "every instance reports " + s.Environment})
 	}
-	if running == nil {
+	if fleet == nil {
+		out = append(out, Check{"Machines' ENVIRONMENT", Warning, "the Fly fleet is not known here, so machines' configuration cannot be checked"})
 		out = append(out, Check{"Running machines without heartbeat", Warning, "the Fly fleet is not known here, so silent machines cannot be found"})
+		return out
+	}
+	if len(fleet.WithoutEnvironment) > 0 {
+		out = append(out, Check{"Machines' ENVIRONMENT", Problem, "running without ENVIRONMENT=" + fleet.Expected + ": " +
+			strings.Join(fleet.WithoutEnvironment, ", ") + " — they may fall back to a local database, where the customer's recent writes would be"})
 	} else {
-		var silent []string
-		for _, m := range running {
-			if !seen[m] {
-				silent = append(silent, m)
-			}
+		out = append(out, Check{"Machines' ENVIRONMENT", OK, "every machine Fly lists has ENVIRONMENT=" + fleet.Expected})
+	}
+	var silent []string
+	for _, m := range fleet.Running {
+		if !seen[m] {
+			silent = append(silent, m)
 		}
-		if len(silent) > 0 {
-			out = append(out, Check{"Running machines without heartbeat", Problem, "running but silent (possibly on another database): " + strings.Join(silent, ", ")})
-		} else {
-			out = append(out, Check{"Running machines without heartbeat", OK, fmt.Sprintf("all %d running machines report heartbeats", len(running))})
-		}
+	}
+	if len(silent) > 0 {
+		out = append(out, Check{"Running machines without heartbeat", Problem, "running but silent (possibly on another database): " + strings.Join(silent, ", ")})
+	} else {
+		out = append(out, Check{"Running machines without heartbeat", OK, fmt.Sprintf("all %d running machines report heartbeats", len(fleet.Running))})
 	}
 	return out
 }

@@ -275,13 +275,23 @@ func (a *app) budget() neon.Budget {
 		MinCU: a.cfg.NeonMinCU, MaxCU: a.cfg.NeonMaxCU}
 }
 
-// running lists the started platform machines for the account diagnosis;
-// nil when Fly is not watched or was never listed.
-func (a *app) running() []string {
+// accountFleet is what the fleet tells the account diagnosis; nil when
+// Fly is not watched or was never listed.
+func (a *app) accountFleet() *accounts.Fleet {
 	if a.fleet == nil {
 		return nil
 	}
-	return a.fleet.Running()
+	r, ok := a.fleet.Live()
+	if !ok {
+		return nil
+	}
+	f := &accounts.Fleet{Running: a.fleet.Running(), Expected: a.cfg.FlyExpectedEnvironment}
+	for _, al := range r.Alerts {
+		if al.Kind == "environment" && al.Level == "critical" {
+			f.WithoutEnvironment = append(f.WithoutEnvironment, al.Machine)
+		}
+	}
+	return f
 }
 
 // alerts lists Overview alerts beyond unreachable systems. They are

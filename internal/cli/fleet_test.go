@@ -147,7 +147,8 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, account := get("/accounts/users/" + userID)
-	if !strings.Contains(text(account), "running but silent") || !strings.Contains(text(account), "api2") {
+	if !strings.Contains(text(account), "running but silent") || !strings.Contains(text(account), "api2") ||
+		!strings.Contains(text(account), "running without ENVIRONMENT=production: wrk1") {
 		t.Errorf("the diagnosis does not name the silent machines:\n%s", text(account))
 	}
 

@@ -61,7 +61,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		PlatformHost: hostOf(cfg.PlatformDatabaseURL), ConsoleHost: hostOf(cfg.DatabaseURL),
 		Console: a.pool, Switches: a.switches, SwitchChanged: a.monitor.Refresh, Redis: a.redisInf,
 		RedisConfigured: a.redis != nil, RedisBudget: cfg.RedisDailyCommandBudget,
-		Accounts: a.accounts, LookupReasonRequired: cfg.LookupReasonRequired, RunningMachines: a.running,
+		Accounts: a.accounts, LookupReasonRequired: cfg.LookupReasonRequired, AccountFleet: a.accountFleet,
 		Fleet: a.fleetReporter(), FlyApp: cfg.FlyAppName,
 		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,

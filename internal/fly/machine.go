@@ -78,6 +78,8 @@ type Event struct {
 	// Request varies with the event type; Exit reads what it needs and
 	// tolerates any other shape.
 	Request json.RawMessage `json:"request,omitempty"`
+
+	exit *parsedExit
 }
 
 // ExitEvent is what Fly records when a machine's main process exits.
@@ -105,7 +107,33 @@ func (e Event) At() time.Time { return time.UnixMilli(e.Timestamp) }
 // request.MonitorEvent.exit_event first, then request.exit_event; ok is
 // false for any other event or an unreadable request.
 func (e Event) Exit() (x ExitEvent, restartCount int, ok bool) {
-	if e.Type != "exit" || len(e.Request) == 0 {
+	if e.exit != nil {
+		return e.exit.x, e.exit.restarts, e.exit.ok
+	}
+	return parseExit(e.Type, e.Request)
+}
+
+// UnmarshalJSON decodes an event and reads its exit details once, so a
+// stored snapshot is not parsed again on every page view.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	if err := json.Unmarshal(b, (*plain)(e)); err != nil {
+		return err
+	}
+	x, n, ok := parseExit(e.Type, e.Request)
+	e.exit = &parsedExit{x: x, restarts: n, ok: ok}
+	return nil
+}
+
+// parsedExit is an event's exit details, read at decoding.
+type parsedExit struct {
+	x        ExitEvent
+	restarts int
+	ok       bool
+}
+
+func parseExit(typ string, request json.RawMessage) (x ExitEvent, restartCount int, ok bool) {
+	if typ != "exit" || len(request) == 0 {
 		return x, 0, false
 	}
 	var r struct {
@@ -115,7 +143,7 @@ func (e Event) Exit() (x ExitEvent, restartCount int, ok bool) {
 		} `json:"MonitorEvent"`
 		RestartCount int `json:"restart_count"`
 	}
-	if json.Unmarshal(e.Request, &r) != nil {
+	if json.Unmarshal(request, &r) != nil {
 		return x, 0, false
 	}
 	switch {

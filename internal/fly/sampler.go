@@ -109,7 +109,7 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, boo
 	case time.Since(last.At) < s.Interval*8/10:
 		return Snapshot{}, false, nil
 	}
-	snap := Snapshot{App: s.Client.App(), At: time.Now(), ListedAt: last.ListedAt,
+	snap := Snapshot{App: s.Client.App(), At: time.Now().Truncate(time.Microsecond), ListedAt: last.ListedAt,
 		Machines: last.Machines, Secrets: last.Secrets, SecretsAt: last.SecretsAt}
 	var errs []string
 	ms, err := s.Client.Machines(ctx)
@@ -222,18 +222,32 @@ func (s *Sampler) store(ctx context.Context, conn *pgxpool.Conn, snap Snapshot) 
 // ErrNoSnapshot says the fleet was never listed.
 var ErrNoSnapshot = errors.New("fleet not listed yet")
 
-// Latest returns the stored snapshot.
+// Latest returns the stored snapshot. When it is the one this instance
+// already holds, the machines are neither sent again nor decoded.
 func (s *Sampler) Latest(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{App: s.Client.App()}
+	// Postgres keeps microseconds.
+	var held *time.Time
+	cached := s.last.Load()
+	if cached != nil {
+		at := cached.At.Truncate(time.Microsecond)
+		held = &at
+	}
 	var machines, secrets []byte
 	var listedAt, secretsAt *time.Time
-	err := s.Pool.QueryRow(ctx, `SELECT at, listed_at, machines, secrets, secrets_at, error FROM ops.fleet_snapshots WHERE app = $1`, snap.App).
+	err := s.Pool.QueryRow(ctx, `
+		SELECT at, listed_at, CASE WHEN at = $2 THEN NULL ELSE machines END, CASE WHEN at = $2 THEN NULL ELSE secrets END,
+			secrets_at, error
+		FROM ops.fleet_snapshots WHERE app = $1`, snap.App, held).
 		Scan(&snap.At, &listedAt, &machines, &secrets, &secretsAt, &snap.Err)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return snap, ErrNoSnapshot
 	}
 	if err != nil {
 		return snap, fmt.Errorf("fly: latest fleet: %w", err)
+	}
+	if machines == nil && held != nil && held.Equal(snap.At) {
+		return *cached, nil
 	}
 	if listedAt != nil {
 		snap.ListedAt = *listedAt
@@ -252,7 +266,8 @@ func (s *Sampler) Latest(ctx context.Context) (Snapshot, error) {
 }
 
 // Cached returns the snapshot last listed or read by this instance,
-// without any I/O; ok is false before the first.
+// without any I/O; ok is false before the first. Its slices are shared:
+// callers must not change them.
 func (s *Sampler) Cached() (Snapshot, bool) {
 	p := s.last.Load()
 	if p == nil {

@@ -1,8 +1,11 @@
 // Command loadgen measures the built console the way the closing notes
 // report it: time from `serve` to the first 200 on /healthz with every
 // upstream down, resident memory at idle, and p50/p99 latency of the login
-// page and the Overview under concurrent clients on loopback. It starts
-// its own Postgres with internal/devstack and stops everything it started.
+// page and the Overview under concurrent clients on loopback, the Redis
+// commands and Fly API calls the console makes with 1 and 50 viewers, and
+// the Fleet page's latency. It starts its own Postgres and Redis with
+// internal/devstack and the Fly API double, and stops everything it
+// started.
 //
 //	go run ./internal/loadgen -bin bin/atum-console
 package main
@@ -99,7 +102,10 @@ func run(bin string, clients, requests int) error {
 	}
 	rss, _ = residentKiB(cmd.Process.Pid)
 	fmt.Printf("resident memory after the load: %.1f MiB\n", float64(rss)/1024)
-	return redisCost(bin)
+	if err := redisCost(bin); err != nil {
+		return err
+	}
+	return flyCost(bin, clients, requests)
 }
 
 // redisCost runs the console against a real Redis with a 1 s sample
@@ -147,27 +153,7 @@ func redisCost(bin string) error {
 		if err := admin.ConfigResetStat(ctx).Err(); err != nil {
 			return err
 		}
-		deadline := time.Now().Add(span)
-		var wg sync.WaitGroup
-		for range viewers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c := &http.Client{Timeout: 10 * time.Second}
-				for time.Now().Before(deadline) {
-					for _, path := range []string{"/", "/cache"} {
-						req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-						req.Header.Set("Cookie", cookie)
-						if resp, err := c.Do(req); err == nil {
-							_, _ = io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-						}
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
-			}()
-		}
-		wg.Wait()
+		browse(base, cookie, viewers, span, "/", "/cache")
 		stats, err := admin.Info(ctx, "commandstats").Result()
 		if err != nil {
 			return err
@@ -187,6 +173,32 @@ func redisCost(bin string) error {
 			viewers, sent, span, perInterval, perInterval*3600/15)
 	}
 	return nil
+}
+
+// browse has viewers load paths in turn, five times a second each, for
+// span.
+func browse(base, cookie string, viewers int, span time.Duration, paths ...string) {
+	deadline := time.Now().Add(span)
+	var wg sync.WaitGroup
+	for range viewers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second}
+			for time.Now().Before(deadline) {
+				for _, path := range paths {
+					req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+					req.Header.Set("Cookie", cookie)
+					if resp, err := c.Do(req); err == nil {
+						_, _ = io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // coldStart starts serve with env, measures the time to the first 200 on

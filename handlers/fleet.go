@@ -46,7 +46,14 @@ func (h *Fleet) Show(c echo.Context) error {
 		return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
 	}
 	now := time.Now()
-	m.Listed, m.Err = listedText(snap, now), snap.Err
+	m.Listed = listedText(snap, now)
+	if snap.ListedAt.IsZero() {
+		m.Err, m.NotConfigured = "Fly could not be listed: "+snap.Err, "No listing has succeeded yet; the console retries on its own."
+		return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
+	}
+	if snap.Err != "" {
+		m.Err = "Showing the last good listing: " + snap.Err
+	}
 	m.Alerts = FleetAlerts(r)
 	for _, g := range r.Groups {
 		m.GroupNames = append(m.GroupNames, groupLabel(g.Name))

@@ -3,10 +3,11 @@ package views
 // Fleet is the Fly fleet page.
 type Fleet struct {
 	App string
-	// NotConfigured explains why there is nothing to show.
+	// NotConfigured explains why there is nothing to show (not configured,
+	// or never listed successfully).
 	NotConfigured string
-	// Listed says when the fleet was last listed; Err why the last call
-	// failed (the page then shows the last good machines).
+	// Listed says when the fleet was last listed successfully; Err is the
+	// last failure, worded for the top of the page.
 	Listed string
 	Err    string
 	Alerts []Alert

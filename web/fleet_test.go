@@ -139,3 +139,27 @@ func TestBrowserHostileFleetStaysInert(t *testing.T) {
 		t.Fatalf("the page raised errors: %v", p)
 	}
 }
+
+// TestFleetNeverListed: a fleet Fly never answered for is an error, not an
+// empty fleet with "no machines" alerts.
+func TestFleetNeverListed(t *testing.T) {
+	fd, _ := withFleet(t)
+	c, err := fly.NewClient(fd.URL(), "atum", "fo1_revoked", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, func(d *web.Deps) {
+		f := &fly.Fleet{Sampler: &fly.Sampler{Pool: d.Console, Client: c, Interval: time.Minute}, Console: d.Console,
+			Options: fly.Options{ExpectedEnvironment: "production", Groups: []string{"api"}}}
+		if _, err := f.Sampler.Tick(context.Background()); err == nil {
+			t.Fatal("a revoked token must fail")
+		}
+		d.Fleet, d.FlyApp = f, "atum"
+	})
+	resp := h.get(h.operator("v@atum.io", auth.Viewer), "/fleet")
+	p := body(resp)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(p, "Fly could not be listed: fly: list machines: HTTP 401") ||
+		strings.Contains(p, "Fly lists no machines") || strings.Contains(p, "fo1_revoked") {
+		t.Fatalf("/fleet after a 401: %d\n%s", resp.StatusCode, p)
+	}
+}

@@ -23,10 +23,11 @@ type Fleet struct {
 // Report returns the stored snapshot and what the rules find in it. The
 // error is ErrNoSnapshot before the first listing, or a database error;
 // a failed listing is in Snapshot.Err and the report shows the last good
-// machines.
+// machines (an empty report when no listing ever succeeded).
 func (f *Fleet) Report(ctx context.Context) (Snapshot, Report, error) {
 	snap, err := f.Sampler.Latest(ctx)
-	if err != nil {
+	if err != nil || snap.ListedAt.IsZero() {
+		// Never listed: no machines is not "no machines run".
 		return snap, Report{}, err
 	}
 	o := f.Options

@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atum/ops-console/internal/store"
 )
 
 // sampleLock elects the console instance that lists the fleet this interval.
@@ -68,14 +70,14 @@ func (s *Sampler) Tick(ctx context.Context) (Snapshot, error) {
 	if time.Now().Before(until) {
 		return s.latestErr(ctx)
 	}
-	conn, err := s.Pool.Acquire(ctx)
+	var snap Snapshot
+	var sampled bool
+	_, err := store.Elect(ctx, s.Pool, sampleLock, func(conn *pgxpool.Conn) (err error) {
+		snap, sampled, err = s.sample(ctx, conn)
+		return err
+	})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("fly: sample: %w", err)
-	}
-	snap, sampled, err := s.sample(ctx, conn)
-	conn.Release()
-	if err != nil {
-		return Snapshot{}, err
 	}
 	if !sampled {
 		return s.latestErr(ctx)
@@ -95,12 +97,9 @@ func (s *Sampler) latestErr(ctx context.Context) (Snapshot, error) {
 	return snap, err
 }
 
+// sample lists the fleet unless it was listed within the interval; the
+// caller holds the election lock.
 func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, bool, error) {
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(sampleLock)).Scan(&got); err != nil || !got {
-		return Snapshot{}, false, err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(sampleLock)) //nolint:errcheck
 	last, err := s.Latest(ctx)
 	switch {
 	case errors.Is(err, ErrNoSnapshot):

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atum/ops-console/internal/store"
 )
 
 // samplerLock is the advisory lock that elects one sampling console
@@ -117,33 +119,23 @@ func (s *Sampler) redact(msg string) string {
 // any transaction, so the console never sits idle in a transaction while
 // it reads the platform.
 func (s *Sampler) Tick(ctx context.Context) error {
-	conn, err := s.Console.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("neon: sample: %w", err)
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, samplerLock).Scan(&got); err != nil {
-		return fmt.Errorf("neon: sample: %w", err)
-	}
-	if !got {
-		return nil // another instance is sampling right now
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, samplerLock) //nolint:errcheck
-	var recent bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.connection_samples WHERE at > now() - $1 * interval '1 second')`,
-		(s.Interval * 8 / 10).Seconds()).Scan(&recent)
-	if err != nil {
-		return fmt.Errorf("neon: sample: %w", err)
-	}
-	if recent {
+	_, err := store.Elect(ctx, s.Console, samplerLock, func(conn *pgxpool.Conn) error {
+		var recent bool
+		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.connection_samples WHERE at > now() - $1 * interval '1 second')`,
+			(s.Interval * 8 / 10).Seconds()).Scan(&recent)
+		if err != nil || recent {
+			return err
+		}
+		snap := s.read(ctx)
+		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return s.store(ctx, tx, snap) }); err != nil {
+			return err
+		}
+		s.latest.Store(snap)
 		return nil
-	}
-	snap := s.read(ctx)
-	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return s.store(ctx, tx, snap) }); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("neon: sample: %w", err)
 	}
-	s.latest.Store(snap)
 	return nil
 }
 

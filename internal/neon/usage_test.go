@@ -180,7 +180,7 @@ func TestReadPgBouncerSeesWaitingClients(t *testing.T) {
 		if b, err = neon.ReadPgBouncer(ctx, st.PgBouncerAdminURL()); err != nil {
 			t.Fatal(err)
 		}
-		if b.Waiting > 0 {
+		if b.Waiting >= 5 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/store"
 )
 
 // purgeLock is the base of the advisory lock that lets one runner at a
@@ -241,16 +242,15 @@ func (p *Purger) Resume(ctx context.Context, id int64) error {
 // after MaxRateWaits in a row or on another error. Only one runner works
 // on a purge at a time; a second call returns at once.
 func (p *Purger) Run(ctx context.Context, id int64) error {
-	conn, err := p.Pool.Acquire(ctx)
-	if err != nil {
+	ran, err := store.Elect(ctx, p.Pool, int64(purgeLock)+id, func(conn *pgxpool.Conn) error { return p.run(ctx, conn, id) })
+	if err != nil && !ran {
 		return fmt.Errorf("qstash: run purge: %w", err)
 	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(purgeLock)+id).Scan(&got); err != nil || !got {
-		return err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(purgeLock)+id) //nolint:errcheck
+	return err
+}
+
+// run works through a purge's chunks; the caller holds the purge's lock.
+func (p *Purger) run(ctx context.Context, conn *pgxpool.Conn, id int64) error {
 	pi, err := p.Get(ctx, id)
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atum/ops-console/internal/store"
 )
 
 // sampleLock elects the console instance that lists queues this interval.
@@ -57,14 +59,14 @@ func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
 	if time.Now().Before(until) {
 		return s.Latest(ctx, region)
 	}
-	conn, err := s.Pool.Acquire(ctx)
+	var snap Snapshot
+	var sampled bool
+	_, err := store.Elect(ctx, s.Pool, sampleLock, func(conn *pgxpool.Conn) (err error) {
+		snap, sampled, err = s.sample(ctx, conn, c, region)
+		return err
+	})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("qstash: sample: %w", err)
-	}
-	snap, sampled, err := s.sample(ctx, conn, c, region)
-	conn.Release()
-	if err != nil {
-		return Snapshot{}, err
 	}
 	if !sampled {
 		return s.Latest(ctx, region)
@@ -75,12 +77,9 @@ func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
 	return snap, nil
 }
 
+// sample lists the region's queues unless they were listed within the
+// interval; the caller holds the election lock.
 func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, c *Client, region string) (Snapshot, bool, error) {
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(sampleLock)).Scan(&got); err != nil || !got {
-		return Snapshot{}, false, err
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(sampleLock)) //nolint:errcheck
 	var recent bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.queue_snapshots WHERE region = $1 AND at > now() - $2 * interval '1 second')`,
 		region, (s.Interval * 8 / 10).Seconds()).Scan(&recent); err != nil || recent {

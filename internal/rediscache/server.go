@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/atum/ops-console/internal/store"
 )
 
 // infoLock is the advisory lock that elects the console instance which
@@ -125,31 +127,23 @@ func (s *Sampler) Tick(ctx context.Context, force bool) (Server, error) {
 // It reports whether sample ran. The connection is released before the
 // caller reads anything else, so callers never hold two connections.
 func (s *Sampler) elect(ctx context.Context, force bool, sample func(context.Context, *pgxpool.Conn) error) (bool, error) {
-	conn, err := s.Console.Acquire(ctx)
-	if err != nil {
-		return false, fmt.Errorf("rediscache: sample: %w", err)
-	}
-	defer conn.Release()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, infoLock).Scan(&got); err != nil {
-		return false, fmt.Errorf("rediscache: sample: %w", err)
-	}
-	if !got {
-		return false, nil
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, infoLock) //nolint:errcheck
-	if !force {
-		var recent bool
-		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.redis_samples WHERE at > now() - $1 * interval '1 second')`,
-			(s.Interval * 8 / 10).Seconds()).Scan(&recent)
-		if err != nil {
-			return false, fmt.Errorf("rediscache: sample: %w", err)
+	sampled := false
+	_, err := store.Elect(ctx, s.Console, infoLock, func(conn *pgxpool.Conn) error {
+		if !force {
+			var recent bool
+			err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.redis_samples WHERE at > now() - $1 * interval '1 second')`,
+				(s.Interval * 8 / 10).Seconds()).Scan(&recent)
+			if err != nil || recent {
+				return err
+			}
 		}
-		if recent {
-			return false, nil
-		}
+		sampled = true
+		return sample(ctx, conn)
+	})
+	if err != nil && !sampled {
+		err = fmt.Errorf("rediscache: sample: %w", err)
 	}
-	return true, sample(ctx, conn)
+	return sampled, err
 }
 
 // ErrNoSample says Redis was never sampled.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/store"
 	"github.com/atum/ops-console/internal/testenv"
@@ -86,5 +88,38 @@ func TestReadIdentity(t *testing.T) {
 	}
 	if id.Host != "127.0.0.1" || id.Database == "" || id.User != "postgres" || id.ServerVersion[:2] != "15" || id.SystemID == "" {
 		t.Fatalf("identity = %+v", id)
+	}
+}
+
+func TestElectRunsOneAtATime(t *testing.T) {
+	pool, _ := testenv.MigratedPool(t)
+	ctx := context.Background()
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := store.Elect(ctx, pool, 4242, func(*pgxpool.Conn) error {
+			close(inside)
+			<-release
+			return nil
+		})
+		done <- err
+	}()
+	<-inside
+	ran, err := store.Elect(ctx, pool, 4242, func(*pgxpool.Conn) error { t.Error("ran while the other holder works"); return nil })
+	if ran || err != nil {
+		t.Fatalf("second instance: ran %v, %v", ran, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ran, err = store.Elect(ctx, pool, 4242, func(*pgxpool.Conn) error { return errors.New("boom") })
+	if !ran || err == nil || err.Error() != "boom" {
+		t.Fatalf("after release: ran %v, %v", ran, err)
+	}
+	// The failed run released the lock too.
+	if ran, _ := store.Elect(ctx, pool, 4242, func(*pgxpool.Conn) error { return nil }); !ran {
+		t.Fatal("the lock was kept after an error")
 	}
 }

@@ -2,13 +2,16 @@ package web_test
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -58,6 +61,46 @@ func browser(t *testing.T) (context.Context, func() []string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), problems...)
+	}
+}
+
+// inertBrowser signs email in through the form in Chromium, landing on
+// next once ready is visible, and returns the context and a check that
+// the pages seen since hold no injected script or hostile image, opened no
+// dialog and raised no error.
+func inertBrowser(t *testing.T, h *harness, email, next, ready string) (context.Context, func()) {
+	t.Helper()
+	ctx, problems := browser(t)
+	var dialogs atomic.Int32
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			dialogs.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(h.ts.URL + "/login?next=" + url.QueryEscape(next)),
+		chromedp.WaitVisible(`input[name="email"]`),
+		chromedp.SendKeys(`input[name="email"]`, email),
+		chromedp.SendKeys(`input[name="password"]`, password),
+		chromedp.Submit(`input[name="password"]`),
+		chromedp.WaitVisible(ready),
+	} {
+		if _, err := chromedp.Run(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ctx, func() {
+		t.Helper()
+		time.Sleep(300 * time.Millisecond)
+		injected, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img[src='x']").length`))
+		if err != nil || injected != 0 || dialogs.Load() != 0 {
+			t.Fatalf("injected elements %d, dialogs %d (%v)", injected, dialogs.Load(), err)
+		}
+		if p := problems(); len(p) > 0 {
+			t.Fatalf("the page raised errors: %v", p)
+		}
 	}
 }
 

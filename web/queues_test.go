@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/atum/ops-console/internal/auth"
@@ -163,35 +160,13 @@ func TestBrowserHostileDeadLetterStaysInert(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := h.deadLetters(1, "billing")
-	ctx, problems := browser(t)
-	var dialogs atomic.Int32
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			dialogs.Add(1)
-		}
-	}); err != nil {
+	ctx, inert := inertBrowser(t, h, "op@atum.io", "/queues/dlq/"+ids[0]+"?region=eu", `[data-testid="dlq-message"]`)
+	inert()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate(h.ts.URL+"/queues?region=eu")); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []chromedp.Action[chromedp.Void]{
-		chromedp.Navigate(h.ts.URL + "/login?next=" + url.QueryEscape("/queues/dlq/"+ids[0]+"?region=eu")),
-		chromedp.WaitVisible(`input[name="email"]`),
-		chromedp.SendKeys(`input[name="email"]`, "op@atum.io"),
-		chromedp.SendKeys(`input[name="password"]`, password),
-		chromedp.Submit(`input[name="password"]`),
-		chromedp.WaitVisible(`[data-testid="dlq-message"]`),
-		chromedp.Navigate(h.ts.URL + "/queues?region=eu"),
-		chromedp.WaitVisible(`[data-testid="dlq-table"]`),
-	} {
-		if _, err := chromedp.Run(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := chromedp.Run(ctx, chromedp.WaitVisible(`[data-testid="dlq-table"]`)); err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	injected, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img[src='x']").length`))
-	if err != nil || injected != 0 || dialogs.Load() != 0 {
-		t.Fatalf("injected elements %d, dialogs %d (%v)", injected, dialogs.Load(), err)
-	}
-	if p := problems(); len(p) > 0 {
-		t.Fatalf("the page raised errors: %v", p)
-	}
+	inert()
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -210,19 +212,8 @@ func TestServeWithEveryUpstreamDown(t *testing.T) {
 		"REDIS_URL": "redis://" + closedAddr(t), "QSTASH_URL": "http://" + closedAddr(t), "QSTASH_TOKEN": "tok-secret",
 		"FLY_API_URL": "http://" + closedAddr(t), "FLY_API_TOKEN": "fly-secret", "FLY_APP_NAME": "atum"}
 	env, _, stderr := testEnv(vars, "")
-	cfg, err := config.Load(env.Getenv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	start := time.Now()
-	go func() { done <- serve(ctx, cfg, env, serveOptions{listener: ln}) }()
-	base := "http://" + ln.Addr().String()
+	base, stop := serveInBackground(t, env)
 	status := func(path string) int {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -265,18 +256,41 @@ func TestServeWithEveryUpstreamDown(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v", err)
-		}
-	case <-time.After(25 * time.Second):
-		t.Fatal("serve did not stop")
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	for _, secret := range []string{"tok-secret", "fly-secret"} {
 		if strings.Contains(stderr.String(), secret) {
 			t.Fatalf("a log line holds the secret %q", secret)
+		}
+	}
+}
+
+// serveInBackground runs serve with env's configuration on a loopback
+// port; stop ends it and returns what serve returned.
+func serveInBackground(t *testing.T, env Env) (base string, stop func() error) {
+	t.Helper()
+	cfg, err := config.Load(env.Getenv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, env, serveOptions{listener: ln}) }()
+	return "http://" + ln.Addr().String(), func() error {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("serve returned %w", err)
+			}
+			return nil
+		case <-time.After(25 * time.Second):
+			return errors.New("serve did not stop")
 		}
 	}
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/flydouble"
 	"github.com/atum/ops-console/internal/testenv"
 )
@@ -60,22 +58,8 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Fatal("user add failed")
 	}
 	env, _, stderr := testEnv(vars, "")
-	cfg, err := config.Load(env.Getenv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, env, serveOptions{listener: ln}) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	base := "http://" + ln.Addr().String()
+	base, stop := serveInBackground(t, env)
+	defer stop() //nolint:errcheck
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	get := func(path string) (int, string) {

@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
-	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/flydouble"
-	"github.com/atum/ops-console/internal/store"
 )
 
 // flyCost runs the console against the Fly API double (which enforces
@@ -19,22 +16,11 @@ import (
 // /fleet's latency for one client and for clients concurrent ones.
 func flyCost(bin string, clients, requests int) error {
 	ctx := context.Background()
-	st, err := devstack.Start(ctx, devstack.Options{Postgres: true})
+	st, err := startStack(ctx, devstack.Options{Postgres: true})
 	if err != nil {
 		return err
 	}
 	defer st.Stop()
-	pool, err := store.Open(ctx, st.PostgresURL(), 2)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if _, err := store.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	if _, err := auth.NewStore(pool).CreateOperator(ctx, "load@atum.io", auth.Viewer, "load test password", false); err != nil {
-		return err
-	}
 	fd := flydouble.New(flydouble.Options{Token: "fo1_load", App: "atum", Latency: 20 * time.Millisecond})
 	flyURL, err := fd.Start("127.0.0.1:0")
 	if err != nil {
@@ -51,24 +37,14 @@ func flyCost(bin string, clients, requests int) error {
 			Group: group, Release: "7", Digest: "sha256:0123456789abcdef", Env: env})
 	}
 	fd.CrashLoop("m01", 5, time.Minute, 1, false)
-	addr := freeAddr()
-	_, port, _ := net.SplitHostPort(addr)
 	const interval = 5 * time.Second
-	cmd, err := startServe(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
-		"HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "warn", "CHECK_INTERVAL": "1s",
-		"FLY_API_URL": flyURL, "FLY_API_TOKEN": "fo1_load", "ATUM_FLY_APP": "atum", "FLY_SAMPLE_INTERVAL": interval.String()})
+	cmd, base, cookie, err := serveSignedIn(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
+		"CHECK_INTERVAL": "1s", "FLY_API_URL": flyURL, "FLY_API_TOKEN": "fo1_load", "ATUM_FLY_APP": "atum",
+		"FLY_SAMPLE_INTERVAL": interval.String()})
 	if err != nil {
 		return err
 	}
 	defer stopServe(cmd)
-	base := "http://" + addr
-	if _, err := waitHealthy(base, 10*time.Second); err != nil {
-		return err
-	}
-	cookie, err := signIn(base)
-	if err != nil {
-		return err
-	}
 	const span = 20 * time.Second
 	for _, viewers := range []int{1, 50} {
 		before := len(fd.Calls())

@@ -59,39 +59,16 @@ func run(bin string, clients, requests int) error {
 	fmt.Printf("serve → first /healthz 200, every upstream down: %s\n", start.Round(100*time.Microsecond))
 	fmt.Printf("resident memory at idle (10 s after start, upstreams down): %.1f MiB\n", float64(rss)/1024)
 
-	st, err := devstack.Start(ctx, devstack.Options{Postgres: true})
+	st, err := startStack(ctx, devstack.Options{Postgres: true})
 	if err != nil {
 		return err
 	}
 	defer st.Stop()
-	pool, err := store.Open(ctx, st.PostgresURL(), 2)
-	if err != nil {
-		return err
-	}
-	if _, err := store.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	if _, err := auth.NewStore(pool).CreateOperator(ctx, "load@atum.io", auth.Viewer, "load test password", false); err != nil {
-		return err
-	}
-	pool.Close()
-
-	addr := freeAddr()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd, err := startServe(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
-		"HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "warn"})
+	cmd, base, cookie, err := serveSignedIn(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL()})
 	if err != nil {
 		return err
 	}
 	defer stopServe(cmd)
-	base := "http://" + addr
-	if _, err := waitHealthy(base, 10*time.Second); err != nil {
-		return err
-	}
-	cookie, err := signIn(base)
-	if err != nil {
-		return err
-	}
 	for _, page := range []struct{ name, path, cookie string }{{"login page", "/login", ""}, {"overview", "/", cookie}} {
 		lat, errs := hammer(base+page.path, page.cookie, clients, requests)
 		if errs > 0 {
@@ -113,39 +90,17 @@ func run(bin string, clients, requests int) error {
 // the console sends while 1 and then 50 viewers keep loading pages.
 func redisCost(bin string) error {
 	ctx := context.Background()
-	st, err := devstack.Start(ctx, devstack.Options{Postgres: true, Redis: true})
+	st, err := startStack(ctx, devstack.Options{Postgres: true, Redis: true})
 	if err != nil {
 		return err
 	}
 	defer st.Stop()
-	pool, err := store.Open(ctx, st.PostgresURL(), 2)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if _, err := store.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	if _, err := auth.NewStore(pool).CreateOperator(ctx, "load@atum.io", auth.Viewer, "load test password", false); err != nil {
-		return err
-	}
-	addr := freeAddr()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd, err := startServe(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
-		"REDIS_URL": st.RedisURL(), "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "warn",
-		"SAMPLE_INTERVAL": "1s", "CHECK_INTERVAL": "1s"})
+	cmd, base, cookie, err := serveSignedIn(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
+		"REDIS_URL": st.RedisURL(), "SAMPLE_INTERVAL": "1s", "CHECK_INTERVAL": "1s"})
 	if err != nil {
 		return err
 	}
 	defer stopServe(cmd)
-	base := "http://" + addr
-	if _, err := waitHealthy(base, 10*time.Second); err != nil {
-		return err
-	}
-	cookie, err := signIn(base)
-	if err != nil {
-		return err
-	}
 	admin := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(strings.TrimSuffix(st.RedisURL(), "/0"), "redis://")})
 	defer admin.Close()
 	const span = 20 * time.Second
@@ -173,6 +128,50 @@ func redisCost(bin string) error {
 			viewers, sent, span, perInterval, perInterval*3600/15)
 	}
 	return nil
+}
+
+// startStack starts real services with opts, migrates schema ops and
+// creates the load test's operator.
+func startStack(ctx context.Context, opts devstack.Options) (*devstack.Stack, error) {
+	st, err := devstack.Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := store.Open(ctx, st.PostgresURL(), 2)
+	if err == nil {
+		if _, err = store.Migrate(ctx, pool); err == nil {
+			_, err = auth.NewStore(pool).CreateOperator(ctx, "load@atum.io", auth.Viewer, "load test password", false)
+		}
+		pool.Close()
+	}
+	if err != nil {
+		st.Stop()
+		return nil, err
+	}
+	return st, nil
+}
+
+// serveSignedIn starts serve on a free loopback port with env, waits for
+// /healthz and signs the load test's operator in.
+func serveSignedIn(bin string, env map[string]string) (cmd *exec.Cmd, base, cookie string, err error) {
+	addr := freeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	env["HOST"], env["PORT"] = "127.0.0.1", port
+	if env["LOG_LEVEL"] == "" {
+		env["LOG_LEVEL"] = "error"
+	}
+	if cmd, err = startServe(bin, env); err != nil {
+		return nil, "", "", err
+	}
+	base = "http://" + addr
+	if _, err = waitHealthy(base, 10*time.Second); err == nil {
+		cookie, err = signIn(base)
+	}
+	if err != nil {
+		stopServe(cmd)
+		return nil, "", "", err
+	}
+	return cmd, base, cookie, nil
 }
 
 // browse has viewers load paths in turn, five times a second each, for

@@ -14,6 +14,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/views"
 )
 
@@ -29,6 +30,8 @@ type Fleet struct {
 	// Source is nil when the Fly API is not configured.
 	Source FleetReporter
 	App    string
+	// Switches tells whether SUSPEND_REDIS is already on (optional).
+	Switches SwitchStore
 }
 
 // switchHref is where a crash-loop alert sends the operator.
@@ -42,19 +45,23 @@ func (h *Fleet) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.NotConfigured != "" {
-		return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
+	if m.NotConfigured == "" {
+		m = fleetModel(h.App, snap, r, RedisSuspended(c.Request().Context(), h.Switches), time.Now())
 	}
-	now := time.Now()
-	m.Listed = listedText(snap, now)
+	return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
+}
+
+// fleetModel is the Fleet page of a snapshot and its report.
+func fleetModel(app string, snap fly.Snapshot, r fly.Report, suspended bool, now time.Time) views.Fleet {
+	m := views.Fleet{App: app, Listed: listedText(snap, now)}
 	if snap.ListedAt.IsZero() {
 		m.Err, m.NotConfigured = "Fly could not be listed: "+snap.Err, "No listing has succeeded yet; the console retries on its own."
-		return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
+		return m
 	}
 	if snap.Err != "" {
 		m.Err = "Showing the last good listing: " + snap.Err
 	}
-	m.Alerts = FleetAlerts(r)
+	m.Alerts = FleetAlerts(r, suspended)
 	for _, g := range r.Groups {
 		m.GroupNames = append(m.GroupNames, groupLabel(g.Name))
 		fg := views.FleetGroup{Name: groupLabel(g.Name), Anchor: "group-" + anchor(g.Name), Expected: g.Expected, Count: g.Count(),
@@ -78,7 +85,7 @@ func (h *Fleet) Show(c echo.Context) error {
 		m.Secrets = append(m.Secrets, views.FleetSecret{Name: s.Name, Digest: s.Digest, Updated: s.UpdatedAt})
 	}
 	m.SecretsListed = Ago(snap.SecretsAt, now)
-	return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
+	return m
 }
 
 // Machine renders one machine from the snapshot: its row, configuration
@@ -97,28 +104,32 @@ func (h *Fleet) Machine(c echo.Context) error {
 	if i < 0 {
 		return echo.NewHTTPError(http.StatusNotFound, "Fly does not list a machine "+clip(id, 40)+" in "+h.App)
 	}
-	fm, now := snap.Machines[i], time.Now()
-	p := views.FleetMachinePage{App: h.App, Listed: listedText(snap, now), Group: groupLabel(fm.Group())}
+	p := machineModel(h.App, snap, r, snap.Machines[i], RedisSuspended(c.Request().Context(), h.Switches), time.Now())
+	return Render(c, http.StatusOK, views.FleetMachinePageView(h.Page(c, "Machine "+p.Machine.Name, "fleet"), p))
+}
+
+// machineModel is one machine's page.
+func machineModel(app string, snap fly.Snapshot, r fly.Report, fm fly.Machine, suspended bool, now time.Time) views.FleetMachinePage {
+	p := views.FleetMachinePage{App: app, Listed: listedText(snap, now), Group: groupLabel(fm.Group()),
+		// A destroyed machine is not in the report.
+		Machine: views.FleetMachine{ID: fm.ID, Name: cmp.Or(fm.Name, fm.ID), State: fm.State, Region: fm.Region}}
 	for _, g := range r.Groups {
 		for _, mr := range g.Machines {
-			if mr.ID == id {
+			if mr.ID == fm.ID {
 				p.Machine = machineView(mr, r, now)
 			}
 		}
 	}
-	if p.Machine.ID == "" { // destroyed: not in the report
-		p.Machine = views.FleetMachine{ID: fm.ID, Name: cmp.Or(fm.Name, fm.ID), State: fm.State, Region: fm.Region}
-	}
 	for _, a := range r.Alerts {
-		if a.Machine == id {
-			p.Alerts = append(p.Alerts, fleetAlert(a))
+		if a.Machine == fm.ID {
+			p.Alerts = append(p.Alerts, fleetAlert(a, suspended))
 		}
 	}
 	p.Details, p.Env = machineDetails(fm)
 	for _, e := range fm.Events {
 		p.Events = append(p.Events, eventView(e))
 	}
-	return Render(c, http.StatusOK, views.FleetMachinePageView(h.Page(c, "Machine "+p.Machine.Name, "fleet"), p))
+	return p
 }
 
 // report loads the snapshot; notConfigured is set (and the error nil) when
@@ -137,18 +148,31 @@ func (h *Fleet) report(c echo.Context, notConfigured *string) (fly.Snapshot, fly
 }
 
 // FleetAlerts turns the fleet's findings into Overview alerts: crash loops
-// link to the SUSPEND_REDIS switch, machine findings to the machine.
-func FleetAlerts(r fly.Report) []views.Alert {
+// link to the SUSPEND_REDIS switch (and suggest it unless suspended says
+// it is on already), machine findings to the machine.
+func FleetAlerts(r fly.Report, suspended bool) []views.Alert {
 	var out []views.Alert
 	for _, a := range r.Alerts {
-		out = append(out, fleetAlert(a))
+		out = append(out, fleetAlert(a, suspended))
 	}
 	return out
 }
 
-func fleetAlert(a fly.Alert) views.Alert {
+// RedisSuspended reports whether SUSPEND_REDIS is on; false when store is
+// nil or cannot tell.
+func RedisSuspended(ctx context.Context, store SwitchStore) bool {
+	if store == nil {
+		return false
+	}
+	s, err := store.Get(ctx, switches.SuspendRedis)
+	return err == nil && s.Enabled
+}
+
+func fleetAlert(a fly.Alert, suspended bool) views.Alert {
 	v := views.Alert{Level: a.Level, Text: "Fleet: " + a.Text, Href: "/fleet"}
 	switch {
+	case a.Kind == "crash-loop" && suspended:
+		v.Href, v.Text = switchHref, v.Text+" (SUSPEND_REDIS is already on)"
 	case a.Kind == "crash-loop":
 		v.Href, v.Text = switchHref, v.Text+"; consider turning SUSPEND_REDIS on"
 	case a.Kind == "drift":

@@ -10,9 +10,11 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/fly"
 	"github.com/atum/ops-console/internal/flydouble"
+	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/web"
 )
 
@@ -68,6 +70,20 @@ func TestFleetPageShowsMachinesAndFindings(t *testing.T) {
 	}
 	if strings.Contains(page, "<img src=x") || strings.Contains(page, "<script>alert") {
 		t.Fatal("a machine's name or env value reached the page unescaped")
+	}
+	if !strings.Contains(page, "consider turning SUSPEND_REDIS on") {
+		t.Error("the crash loop does not suggest SUSPEND_REDIS")
+	}
+	sw, err := h.switches.Get(context.Background(), switches.SuspendRedis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.switches.Set(context.Background(), switches.Change{Name: switches.SuspendRedis, Enabled: true, Reason: "crash loop",
+		Version: sw.Version, Actor: audit.Entry{Operator: "op@atum.io"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p := body(h.get(c, "/fleet")); !strings.Contains(p, "(SUSPEND_REDIS is already on)") || strings.Contains(p, "consider turning") {
+		t.Error("with SUSPEND_REDIS on, the crash loop still suggests turning it on")
 	}
 	resp = h.get(c, "/fleet/machines/a1")
 	if p := body(resp); resp.StatusCode != http.StatusOK || strings.Count(p, `data-testid="fleet-event"`) != 6 || !strings.Contains(p, "code 137, OOM killed") {

@@ -30,7 +30,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	overview := &handlers.Overview{Base: base, Systems: d.Systems, Alerts: d.Alerts}
 	conns := &handlers.Connections{Base: base, Sampler: d.Connections, Budget: d.Budget,
 		BouncerConfigured: d.BouncerConfigured, PlatformHost: d.PlatformHost, ConsoleHost: d.ConsoleHost}
-	fleet := &handlers.Fleet{Base: base, Source: d.Fleet, App: d.FlyApp}
+	fleet := &handlers.Fleet{Base: base, Source: d.Fleet, App: d.FlyApp, Switches: d.Switches}
 	sw := &handlers.Switches{Base: base, Store: d.Switches, Changed: d.SwitchChanged}
 	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}

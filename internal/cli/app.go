@@ -307,7 +307,7 @@ func (a *app) alerts(ctx context.Context) []views.Alert {
 	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, time.Now())...)
 	if a.fleet != nil {
 		if _, r, err := a.fleet.Report(ctx); err == nil {
-			out = append(out, handlers.FleetAlerts(r)...)
+			out = append(out, handlers.FleetAlerts(r, handlers.RedisSuspended(ctx, a.switches))...)
 		}
 	}
 	if n := a.demoOperators.Load(); n > 0 {

@@ -56,19 +56,28 @@ func (a *app) probeFly(ctx context.Context) (string, error) {
 	return d, nil
 }
 
-// liveBudget takes the machine count of each planned group from the last
-// Fly listing; a group Fly runs but the plan lacks is added with the
-// pool settings its machines report (else the plan's defaults).
+// liveBudget takes the budget's live inputs from the last Fly listing: the
+// machine count of each planned group, and DB_POOL_SIZE and
+// DATABASE_MAX_OVERFLOW as its machines report them (the largest, else
+// the configured value). A group Fly runs but the plan lacks is added,
+// with WEB_CONCURRENCY as its processes per machine when reported.
 func liveBudget(plan neon.Plan, r fly.Report) neon.Plan {
 	counts := r.Counts()
+	live := map[string]fly.GroupReport{}
+	for _, g := range r.Groups {
+		live[g.Name] = g
+	}
 	out := neon.Plan{Engines: plan.Engines}
-	seen := map[string]bool{}
 	for _, g := range plan.Groups {
-		g.Machines, g.MachinesFrom, seen[g.Name] = counts[g.Name], "fly", true
+		lg := live[g.Name]
+		g.Machines, g.MachinesFrom = counts[g.Name], "fly"
+		g.PoolSize = largestInt(lg, "DB_POOL_SIZE", g.PoolSize, neon.MaxPool)
+		g.MaxOverflow = largestInt(lg, "DATABASE_MAX_OVERFLOW", g.MaxOverflow, neon.MaxPool)
 		out.Groups = append(out.Groups, g)
+		delete(live, g.Name)
 	}
 	for _, g := range r.Groups {
-		if seen[g.Name] || counts[g.Name] == 0 {
+		if _, unplanned := live[g.Name]; !unplanned || counts[g.Name] == 0 {
 			continue
 		}
 		ng := neon.Group{Name: g.Name, Machines: counts[g.Name], Processes: 1, MachinesFrom: "fly"}

@@ -40,7 +40,9 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fd.Close()
-	prod := map[string]string{"ENVIRONMENT": "production", "DB_POOL_SIZE": "15", "DATABASE_MAX_OVERFLOW": "5"}
+	// The api machines run a larger pool than the console's DB_POOL_SIZE
+	// (15): the budget takes the machines' value.
+	prod := map[string]string{"ENVIRONMENT": "production", "DB_POOL_SIZE": "20", "DATABASE_MAX_OVERFLOW": "5"}
 	for _, id := range []string{"api1", "api2", "api3"} {
 		fd.Put(flydouble.Machine{ID: id, Name: id, State: "started", Region: "fra", Group: "api", Release: "9", Digest: "sha256:abc", Env: prod})
 	}
@@ -108,10 +110,10 @@ func TestFleetEndToEnd(t *testing.T) {
 	if !regexp.MustCompile(`href="/switches#switch-SUSPEND_REDIS"[^>]*>Fleet: crash loop: machine api3`).MatchString(overview) {
 		t.Errorf("the Overview has no crash-loop alert linking to the switch:\n%s", text(overview))
 	}
-	// Budget: api 3 machines × 2 × 20 + worker 1 × 1 × 10 + 14 = 144
-	// (the plan said api 1: 54).
+	// Budget: api 3 machines × 2 × (20 + 5) + worker 1 × 1 × (10 + 0) +
+	// 14 = 174 (the plan said api 1 × 2 × (15 + 5): 64).
 	_, conns := get("/connections")
-	if !strings.Contains(text(conns), "Planned total 144") {
+	if !strings.Contains(text(conns), "Planned total 174") {
 		t.Errorf("/connections does not plan with Fly's counts:\n%s", text(conns))
 	}
 	status, machine := get("/fleet/machines/wrk1")

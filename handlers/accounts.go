@@ -142,8 +142,12 @@ func accountPage(kind string, a accounts.Account, diag []accounts.Check) views.A
 		m.Tenant = []views.KV{{Label: "Id", Value: t.ID}, {Label: "Slug", Value: t.Slug}, {Label: "Name", Value: t.Name},
 			{Label: "Plan", Value: t.Plan}, {Label: "Status", Value: t.Status}, {Label: "Soft-deleted", Value: when(t.DeletedAt), Flag: del},
 			{Label: "Active users", Value: fmt.Sprint(a.TenantUsers)}, {Label: "Protected", Value: fmt.Sprint(a.TenantProtected)}}
-		m.Workspaces = []views.KV{{Label: "Workspaces", Value: fmt.Sprint(len(a.Workspaces))},
-			{Label: "Live", Value: fmt.Sprint(a.LiveWorkspaces)}, {Label: "Soft-deleted", Value: fmt.Sprint(len(a.Workspaces) - a.LiveWorkspaces)}}
+		m.Workspaces = []views.KV{{Label: "Workspaces", Value: fmt.Sprint(a.TotalWorkspaces)},
+			{Label: "Live", Value: fmt.Sprint(a.LiveWorkspaces)}, {Label: "Soft-deleted", Value: fmt.Sprint(a.TotalWorkspaces - a.LiveWorkspaces)}}
+		for _, w := range a.Workspaces {
+			m.WorkspaceRows = append(m.WorkspaceRows, views.AccountWorkspace{ID: w.ID, Name: w.Name, Created: when(&w.CreatedAt), Deleted: when(w.DeletedAt)})
+		}
+		m.WorkspacesNote = fmt.Sprintf("the newest %d of %d", len(a.Workspaces), a.TotalWorkspaces)
 		ce := a.Cache
 		m.Cache = []views.KV{{Label: "Key", Value: accounts.CacheKey(t.Slug)}, {Label: "Present", Value: fmt.Sprint(ce.Present)}}
 		if ce.Present {
@@ -151,7 +155,7 @@ func accountPage(kind string, a accounts.Account, diag []accounts.Check) views.A
 			if !ce.Matches {
 				flag = "problem"
 			}
-			m.Cache = append(m.Cache, views.KV{Label: "Expires in", Value: ce.TTL.Round(time.Second).String()},
+			m.Cache = append(m.Cache, ttlKV(ce.TTL),
 				views.KV{Label: "Matches the database", Value: fmt.Sprint(ce.Matches) + " " + ce.Mismatch, Flag: flag})
 		}
 		if ce.Err != "" {
@@ -237,4 +241,13 @@ func (h *Accounts) Protection(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/accounts/"+kind+"s/"+id+"?done="+done)
+}
+
+// ttlKV is a cache entry's expiry; a key without expiry is a warning.
+func ttlKV(ttl time.Duration) views.KV {
+	kv := views.KV{Label: "Expiry", Value: accounts.ExpiryText(ttl)}
+	if ttl == -1 {
+		kv.Flag = "warning"
+	}
+	return kv
 }

@@ -36,22 +36,31 @@ type DiagnosisLine struct {
 
 // AccountPage is one user's or tenant's page.
 type AccountPage struct {
-	Kind        string // "user" or "tenant"
-	ID          string
-	User        []KV
-	Tenant      []KV
-	Workspaces  []KV
-	Duplicates  []AccountHit
-	Cache       []KV
-	Diagnosis   []DiagnosisLine
-	Audit       []AuditRow
-	TenantID    string
-	TenantSlug  string
-	Protected   bool
-	ProtectKind string
-	ProtectID   string
-	CanSupport  bool
-	CanAdmin    bool
-	FormError   string
-	Flash       string
+	Kind       string // "user" or "tenant"
+	ID         string
+	User       []KV
+	Tenant     []KV
+	Workspaces []KV
+	// WorkspaceRows are the newest workspaces; WorkspacesNote says how many
+	// of how many are listed.
+	WorkspaceRows  []AccountWorkspace
+	WorkspacesNote string
+	Duplicates     []AccountHit
+	Cache          []KV
+	Diagnosis      []DiagnosisLine
+	Audit          []AuditRow
+	TenantID       string
+	TenantSlug     string
+	Protected      bool
+	ProtectKind    string
+	ProtectID      string
+	CanSupport     bool
+	CanAdmin       bool
+	FormError      string
+	Flash          string
+}
+
+// AccountWorkspace is one of a tenant's workspaces.
+type AccountWorkspace struct {
+	ID, Name, Created, Deleted string
 }

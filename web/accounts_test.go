@@ -31,8 +31,11 @@ func TestAccountLookupAndDiagnosis(t *testing.T) {
 	if err := h.pool.QueryRow(ctx, `SELECT u.email, u.id::text, t.name FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.email LIKE 'user200@%'`).Scan(&email, &id, &tenant); err != nil {
 		t.Fatal(err)
 	}
-	// A hostile tenant name must stay inert.
+	// A hostile tenant and workspace name must stay inert.
 	if _, err := h.pool.Exec(ctx, `UPDATE tenants SET name = '<script>alert(1)</script>' WHERE id = (SELECT tenant_id FROM users WHERE id = $1::uuid)`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(ctx, `INSERT INTO workspaces (id, tenant_id, name, created_at) SELECT gen_random_uuid(), tenant_id, '<script>alert(1)</script>', now() FROM users WHERE id = $1::uuid`, id); err != nil {
 		t.Fatal(err)
 	}
 	page := body(h.get(sup, "/accounts?q="+url.QueryEscape("  "+strings.ToUpper(email)+" ")+"&reason=TICKET-1"))
@@ -49,6 +52,9 @@ func TestAccountLookupAndDiagnosis(t *testing.T) {
 	acct := body(h.get(sup, "/accounts/users/"+id))
 	if !strings.Contains(acct, `data-testid="diagnosis"`) || !strings.Contains(acct, "Accounts differing only in case") || strings.Contains(acct, "<script>alert(1)") {
 		t.Fatal("account page")
+	}
+	if !strings.Contains(acct, `data-testid="workspace"`) || !strings.Contains(acct, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Fatal("the workspaces are not listed, escaped")
 	}
 	if !strings.Contains(acct, `data-testid="duplicates"`) {
 		t.Fatal("the seeded case twin is not reported")

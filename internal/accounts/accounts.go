@@ -75,10 +75,13 @@ type CacheEntry struct {
 
 // Account is everything the account page shows.
 type Account struct {
-	User            *User
-	Tenant          *Tenant
-	TenantMissing   bool
+	User          *User
+	Tenant        *Tenant
+	TenantMissing bool
+	// Workspaces are the tenant's newest workspaces (at most 50);
+	// TotalWorkspaces and LiveWorkspaces count them all.
 	Workspaces      []Workspace
+	TotalWorkspaces int
 	LiveWorkspaces  int
 	Duplicates      []Hit
 	TenantUsers     int
@@ -157,10 +160,8 @@ func (s *Store) fillTenant(ctx context.Context, a *Account, tenantID string) err
 	if a.Workspaces, err = s.workspaces(ctx, t.ID); err != nil {
 		return err
 	}
-	for _, w := range a.Workspaces {
-		if w.DeletedAt == nil {
-			a.LiveWorkspaces++
-		}
+	if a.TotalWorkspaces, a.LiveWorkspaces, err = s.workspaceCounts(ctx, t.ID); err != nil {
+		return err
 	}
 	if a.TenantUsers, err = s.tenantUsers(ctx, t.ID); err != nil {
 		return err

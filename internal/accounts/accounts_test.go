@@ -157,6 +157,17 @@ func TestDiagnosisFindsEachCause(t *testing.T) {
 		t.Errorf("no workspaces: %+v", c)
 	}
 
+	// Counts are exact beyond the 50 workspaces listed.
+	tn, u = fixture(t, pool, "many", 120)
+	exec(t, pool, `UPDATE workspaces SET deleted_at = now() WHERE tenant_id = $1::uuid AND name IN ('ws0', 'ws1')`, tn)
+	a := mustAccount(t, s, u)
+	if a.TotalWorkspaces != 120 || a.LiveWorkspaces != 118 || len(a.Workspaces) != 50 {
+		t.Errorf("many workspaces: total %d live %d listed %d", a.TotalWorkspaces, a.LiveWorkspaces, len(a.Workspaces))
+	}
+	if c := verdict(diagnose(t, s, u), "Workspaces"); c.Verdict != accounts.Warning || !strings.Contains(c.Detail, "2 of 120") {
+		t.Errorf("2 of 120 deleted: %+v", c)
+	}
+
 	tn, u = fixture(t, pool, "twin", 1)
 	exec(t, pool, `INSERT INTO users (id, tenant_id, email, auth_provider, created_at) VALUES (gen_random_uuid(), $1::uuid, ' TWIN@Customer.Example', 'google', now())`, tn)
 	if c := verdict(diagnose(t, s, u), "Accounts differing"); c.Verdict != accounts.Problem {
@@ -169,6 +180,13 @@ func TestDiagnosisFindsEachCause(t *testing.T) {
 	}
 	if c := verdict(diagnose(t, s, u), "Tenant cache entry"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, `status: cached "suspended"`) {
 		t.Errorf("stale cache: %+v", c)
+	}
+	tn, u = fixture(t, pool, "forever", 1)
+	if err := s.Redis.Set(ctx, accounts.CacheKey("forever"), fmt.Sprintf(`{"id":%q,"slug":"forever","plan":"scale","status":"active"}`, tn), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c := verdict(diagnose(t, s, u), "Tenant cache entry"); c.Verdict != accounts.Warning || !strings.Contains(c.Detail, "no expiry") {
+		t.Errorf("cache entry without expiry: %+v", c)
 	}
 	_, u = fixture(t, pool, "other", 1)
 	if err := s.Redis.Set(ctx, accounts.CacheKey("other"), `{"id":"00000000-0000-0000-0000-000000000001","slug":"other","plan":"scale","status":"active"}`, time.Minute).Err(); err != nil {

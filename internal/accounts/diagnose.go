@@ -78,14 +78,14 @@ func (s *Store) Diagnose(ctx context.Context, a Account, fleet *Fleet) []Check {
 		add("Tenant", OK, "tenant %s is active", a.Tenant.Slug)
 	}
 	if a.Tenant != nil {
-		deleted := len(a.Workspaces) - a.LiveWorkspaces
+		deleted := a.TotalWorkspaces - a.LiveWorkspaces
 		switch {
-		case len(a.Workspaces) == 0:
+		case a.TotalWorkspaces == 0:
 			add("Workspaces", Problem, "the tenant has no workspaces at all")
 		case a.LiveWorkspaces == 0:
 			add("Workspaces", Problem, "all %d workspaces are soft-deleted", deleted)
 		case deleted > 0:
-			add("Workspaces", Warning, "%d of %d workspaces are soft-deleted", deleted, len(a.Workspaces))
+			add("Workspaces", Warning, "%d of %d workspaces are soft-deleted", deleted, a.TotalWorkspaces)
 		default:
 			add("Workspaces", OK, "%d live workspaces", a.LiveWorkspaces)
 		}
@@ -96,14 +96,28 @@ func (s *Store) Diagnose(ctx context.Context, a Account, fleet *Fleet) []Check {
 		case !c.Present:
 			add("Tenant cache entry", OK, "not cached: the next lookup reads the database")
 		case !c.Matches:
-			add("Tenant cache entry", Problem, "stale: %s (expires in %s); invalidate it", c.Mismatch, c.TTL.Round(time.Second))
+			add("Tenant cache entry", Problem, "stale: %s (%s); invalidate it", c.Mismatch, ExpiryText(c.TTL))
+		case c.TTL == -1:
+			add("Tenant cache entry", Warning, "matches the database, but %s", ExpiryText(c.TTL))
 		default:
-			add("Tenant cache entry", OK, "cached and matching the database (expires in %s)", c.TTL.Round(time.Second))
+			add("Tenant cache entry", OK, "cached and matching the database (%s)", ExpiryText(c.TTL))
 		}
 	}
 	out = append(out, s.instanceChecks(ctx, id, idErr == nil, fleet)...)
 	out = append(out, s.destructiveChecks(ctx, a)...)
 	return out
+}
+
+// ExpiryText reads a Redis TTL: "expires in 4m12s", or for -1 a key
+// without expiry, which never refreshes from the database.
+func ExpiryText(ttl time.Duration) string {
+	switch {
+	case ttl == -1:
+		return "it has no expiry: it never refreshes from the database until invalidated"
+	case ttl < 0:
+		return "it expired while the page was read"
+	}
+	return "expires in " + ttl.Round(time.Second).String()
 }
 
 func orUnknown(s string) string {

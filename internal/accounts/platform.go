@@ -179,8 +179,13 @@ func (s *Store) tenant(ctx context.Context, id string) (*Tenant, error) {
 	return &t, nil
 }
 
+// workspaceLimit is how many of a tenant's workspaces the account page
+// lists (the newest); the counts are exact.
+const workspaceLimit = 50
+
 func (s *Store) workspaces(ctx context.Context, tenantID string) ([]Workspace, error) {
-	rows, err := s.Platform.Query(ctx, `SELECT id::text, name, created_at, deleted_at FROM workspaces WHERE tenant_id = $1::uuid ORDER BY created_at LIMIT 200`, tenantID)
+	rows, err := s.Platform.Query(ctx, `SELECT id::text, name, created_at, deleted_at FROM workspaces WHERE tenant_id = $1::uuid
+		ORDER BY created_at DESC LIMIT $2`, tenantID, workspaceLimit)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: workspaces: %w", err)
 	}
@@ -189,6 +194,16 @@ func (s *Store) workspaces(ctx context.Context, tenantID string) ([]Workspace, e
 		err := r.Scan(&w.ID, &w.Name, &w.CreatedAt, &w.DeletedAt)
 		return w, err
 	})
+}
+
+// workspaceCounts counts a tenant's workspaces, all and live.
+func (s *Store) workspaceCounts(ctx context.Context, tenantID string) (total, live int, err error) {
+	err = s.Platform.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM workspaces WHERE tenant_id = $1::uuid`,
+		tenantID).Scan(&total, &live)
+	if err != nil {
+		return 0, 0, fmt.Errorf("accounts: workspace counts: %w", err)
+	}
+	return total, live, nil
 }
 
 // duplicates returns the other users whose email normalises to the same.

@@ -216,6 +216,9 @@ func machineView(m fly.MachineRow, r fly.Report, now time.Time) views.FleetMachi
 	if m.NoConfig {
 		v.Flags = append(v.Flags, "NO CONFIG")
 	}
+	if m.Wedged {
+		v.Flags = append(v.Flags, "WEDGED")
+	}
 	for _, a := range r.Alerts {
 		if a.Machine != m.ID || a.Level != "critical" {
 			continue

@@ -72,6 +72,10 @@ type MachineRow struct {
 	OOM1h                                    int
 	RestartCount                             int
 	CrashLoop, GaveUp                        bool
+	// Wedged is a machine stuck in a transient state longer than Fly's
+	// own thresholds; Since is when it last changed.
+	Wedged bool
+	Since  time.Time
 	// Instances are the live heartbeats from this machine.
 	Instances []string
 	// Env holds the compared settings' values.
@@ -111,7 +115,7 @@ type DriftRow struct {
 // Alert is one finding, most severe first in Report.Alerts.
 type Alert struct {
 	Level   string // "critical" or "warning"
-	Kind    string // crash-loop, environment, drift, image, group, heartbeat, unknown-machine, config
+	Kind    string // crash-loop, environment, drift, image, group, heartbeat, unknown-machine, config, wedged
 	Text    string
 	Machine string
 }
@@ -280,9 +284,28 @@ func machineRow(m Machine, o Options) MachineRow {
 		}
 		row.RestartCount = max(row.RestartCount, rc)
 	}
+	row.Since = lastChange(m, events)
+	if limit, transient := wedgedAfter[m.State]; transient && !row.Since.IsZero() && o.Now.Sub(row.Since) > limit {
+		row.Wedged = true
+	}
 	row.CrashLoop = row.FailingExits10m >= FailingExits || row.RestartCount >= FailingExits
 	row.GaveUp = (m.State == "stopped" || m.State == "failed") && lastExit != nil && lastExit.Failing()
 	return row
+}
+
+// wedgedAfter are Fly's own thresholds for a machine stuck in a
+// transient state.
+var wedgedAfter = map[string]time.Duration{"starting": 5 * time.Minute, "stopping": 5 * time.Minute,
+	"restarting": 5 * time.Minute, "destroying": 5 * time.Minute, "updating": 10 * time.Minute}
+
+// lastChange is the machine's updated_at or its newest event, whichever is
+// later; zero when neither is known.
+func lastChange(m Machine, newestFirst []Event) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, m.UpdatedAt)
+	if len(newestFirst) > 0 && newestFirst[0].At().After(t) {
+		t = newestFirst[0].At()
+	}
+	return t
 }
 
 // envValue is a compared setting's value on a machine.
@@ -406,6 +429,10 @@ func machineAlerts(m MachineRow, r Report, o Options, crit, warn []Alert) ([]Ale
 		crit = append(crit, Alert{Level: "critical", Kind: "crash-loop", Machine: m.ID, Text: fmt.Sprintf(
 			"%s is %s after failing exits (last exit code %s%s): the restart policy gave up",
 			label, m.State, exitCodeText(m.LastExitCode), oomText(m.LastExitOOM))})
+	}
+	if m.Wedged {
+		warn = append(warn, Alert{Level: "warning", Kind: "wedged", Machine: m.ID, Text: fmt.Sprintf(
+			"%s has been %s for %s (Fly treats more than %s as stuck)", label, m.State, o.Now.Sub(m.Since).Round(time.Second), wedgedAfter[m.State])})
 	}
 	want := o.ExpectedEnvironment
 	switch env := m.Env["ENVIRONMENT"]; {

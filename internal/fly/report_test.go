@@ -228,3 +228,16 @@ func TestManyCrashLoopsMakeOneAlert(t *testing.T) {
 		t.Fatalf("alerts %v", kinds(r))
 	}
 }
+
+func TestWedgedMachine(t *testing.T) {
+	stuck := machine("s1", "api", "starting", prodEnv())
+	stuck.UpdatedAt = now.Add(-6 * time.Minute).Format(time.RFC3339)
+	updating := machine("u1", "api", "updating", prodEnv())
+	updating.UpdatedAt = now.Add(-6 * time.Minute).Format(time.RFC3339)
+	fresh := machine("s2", "api", "starting", prodEnv(), start(time.Minute))
+	fresh.UpdatedAt = now.Add(-time.Hour).Format(time.RFC3339) // its newest event is a minute old
+	r := fly.Analyze([]fly.Machine{stuck, updating, fresh}, nil, fly.Options{Now: now, ExpectedEnvironment: "production"})
+	if got := kinds(r); !slices.Equal(got, []string{"warning:wedged:s1"}) {
+		t.Fatalf("alerts %v: only s1 is stuck (updating may take 10 min, s2 changed a minute ago)", got)
+	}
+}

@@ -845,12 +845,14 @@ func parseCursor(c string) (string, error) {
 	return string(b), nil
 }
 
+// parseCount reads count: default and maximum 100 (a missing, zero or
+// unreadable count means the default).
 func parseCount(q url.Values) int {
 	n, err := strconv.Atoi(q.Get("count"))
-	if err != nil || n > 100 {
+	if err != nil || n <= 0 || n > 100 {
 		return 100
 	}
-	return max(n, 1)
+	return n
 }
 
 // selectDLQ returns up to count matches after the cursor id and whether

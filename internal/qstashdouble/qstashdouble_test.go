@@ -94,6 +94,19 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+func TestCountDefaultsTo100(t *testing.T) {
+	e := newEnv(t, Options{})
+	for range 150 {
+		e.s.AddDLQ(DLQMessage{URL: "http://x/a"})
+	}
+	for q, want := range map[string]int{"/v2/dlq": 100, "/v2/dlq?count=0": 100, "/v2/dlq?count=-3": 100, "/v2/dlq?count=7": 7, "/v2/dlq?count=500": 100} {
+		var p page
+		if st, _ := e.do("GET", q, "", nil, &p); st != 200 || len(p.Messages) != want {
+			t.Errorf("%s: %d, %d messages; want %d", q, st, len(p.Messages), want)
+		}
+	}
+}
+
 func TestPaging(t *testing.T) {
 	e := newEnv(t, Options{})
 	for i := 0; i < 250; i++ {

@@ -81,7 +81,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		}
 	}
 	a.qstash = map[string]*qstash.Client{}
-	for _, r := range []struct{ key, url, token string }{{"eu", cfg.QStashURL, cfg.QStashToken}, {"us", cfg.QStashUSURL, cfg.QStashUSToken}} {
+	for _, r := range []struct{ key, url, token, readOnly string }{{"eu", cfg.QStashURL, cfg.QStashToken, cfg.QStashReadOnlyToken},
+		{"us", cfg.QStashUSURL, cfg.QStashUSToken, cfg.QStashUSReadOnlyToken}} {
 		if r.token == "" {
 			continue
 		}
@@ -90,7 +91,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 			a.close()
 			return nil, err
 		}
-		a.qstash[r.key], a.regions = c, append(a.regions, r.key)
+		a.qstash[r.key], a.regions = c.WithReadOnlyToken(r.readOnly), append(a.regions, r.key)
 	}
 	a.queues = &qstash.Sampler{Pool: a.pool, Clients: a.qstash, Interval: cfg.QStashSampleInterval}
 	a.purger = &qstash.Purger{Pool: a.pool, Clients: a.qstash, Log: log}
@@ -246,7 +247,7 @@ func (a *app) schemaError() error {
 
 // redact removes every configured secret from text bound for a page or log.
 func (a *app) redact(s string) string {
-	for _, secret := range []string{a.cfg.QStashToken, a.cfg.FlyAPIToken} {
+	for _, secret := range []string{a.cfg.QStashToken, a.cfg.QStashUSToken, a.cfg.QStashReadOnlyToken, a.cfg.QStashUSReadOnlyToken, a.cfg.FlyAPIToken} {
 		if len(secret) >= 4 {
 			s = strings.ReplaceAll(s, secret, "xxxxx")
 		}

@@ -59,7 +59,8 @@ func demo(ctx context.Context, env Env) error {
 
 	// QStash cannot run locally: the demo uses the in-repo double, with a
 	// backlog of dead letters from "the last bad deploy".
-	qd := qstashdouble.New(qstashdouble.Options{Token: "demo-qstash-token", RateLimit: 100, RetryDelay: 200 * time.Millisecond})
+	qd := qstashdouble.New(qstashdouble.Options{Token: "demo-qstash-token", ReadOnlyToken: "demo-qstash-readonly-token",
+		RateLimit: 100, RetryDelay: 200 * time.Millisecond})
 	qURL, err := qd.Start("127.0.0.1:0")
 	if err != nil {
 		return err
@@ -82,7 +83,7 @@ func demo(ctx context.Context, env Env) error {
 		"ENVIRONMENT": config.Demo, "DATABASE_URL": st.PostgresURL(), "REDIS_URL": st.RedisURL(),
 		"PGBOUNCER_ADMIN_URL": st.PgBouncerAdminURL(), "HOST": "127.0.0.1", "PORT": port,
 		"LOG_LEVEL": env.Getenv("LOG_LEVEL"), "CHECK_INTERVAL": env.Getenv("CHECK_INTERVAL"),
-		"QSTASH_URL": qURL, "QSTASH_TOKEN": "demo-qstash-token",
+		"QSTASH_URL": qURL, "QSTASH_TOKEN": "demo-qstash-token", "QSTASH_READONLY_TOKEN": "demo-qstash-readonly-token",
 		"FLY_API_URL": flyURL, "FLY_API_TOKEN": demoFlyToken, "ATUM_FLY_APP": demoFlyApp, "FLY_SAMPLE_INTERVAL": "5s",
 		// The plan matches the simulated fleet below.
 		"BUDGET_GROUPS":        "api:machines=3,processes=2,pool=3,overflow=2;worker:machines=2,processes=1,pool=2,overflow=1",

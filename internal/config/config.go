@@ -44,6 +44,10 @@ type Config struct {
 	// QStashUSURL and QStashUSToken reach a second region (us-east-1).
 	QStashUSURL   string
 	QStashUSToken string
+	// QStashReadOnlyToken and QStashUSReadOnlyToken, when set, are used
+	// for every read; the full tokens only for retries, purges and undo.
+	QStashReadOnlyToken   string
+	QStashUSReadOnlyToken string
 	// QStashSampleInterval is how often queues are listed (per region).
 	QStashSampleInterval time.Duration
 	// FlyAPIToken and FlyAppName reach the Fly Machines API. The app name
@@ -110,21 +114,23 @@ func (e *Error) Error() string { return fmt.Sprintf("config: %s %s", e.Var, e.Ms
 // (for the demo-only check).
 func Load(getenv func(string) string, environ []string) (*Config, error) {
 	c := &Config{
-		Environment:         strings.TrimSpace(getenv("ENVIRONMENT")),
-		DatabaseURL:         strings.TrimSpace(getenv("DATABASE_URL")),
-		PlatformDatabaseURL: strings.TrimSpace(getenv("PLATFORM_DATABASE_URL")),
-		RedisURL:            strings.TrimSpace(getenv("REDIS_URL")),
-		QStashURL:           strings.TrimSpace(getenv("QSTASH_URL")),
-		QStashToken:         strings.TrimSpace(getenv("QSTASH_TOKEN")),
-		QStashUSURL:         strings.TrimSpace(getenv("QSTASH_US_URL")),
-		QStashUSToken:       strings.TrimSpace(getenv("QSTASH_US_TOKEN")),
-		FlyAPIToken:         strings.TrimSpace(getenv("FLY_API_TOKEN")),
-		FlyAppName:          firstSet(getenv, "ATUM_FLY_APP", "FLY_APP_NAME"),
-		FlyAPIURL:           strings.TrimSpace(getenv("FLY_API_URL")),
-		PgBouncerAdminURL:   strings.TrimSpace(getenv("PGBOUNCER_ADMIN_URL")),
-		Host:                strings.TrimSpace(getenv("HOST")),
-		LogFormat:           strings.TrimSpace(getenv("LOG_FORMAT")),
-		LogLevel:            strings.TrimSpace(getenv("LOG_LEVEL")),
+		Environment:           strings.TrimSpace(getenv("ENVIRONMENT")),
+		DatabaseURL:           strings.TrimSpace(getenv("DATABASE_URL")),
+		PlatformDatabaseURL:   strings.TrimSpace(getenv("PLATFORM_DATABASE_URL")),
+		RedisURL:              strings.TrimSpace(getenv("REDIS_URL")),
+		QStashURL:             strings.TrimSpace(getenv("QSTASH_URL")),
+		QStashToken:           strings.TrimSpace(getenv("QSTASH_TOKEN")),
+		QStashUSURL:           strings.TrimSpace(getenv("QSTASH_US_URL")),
+		QStashUSToken:         strings.TrimSpace(getenv("QSTASH_US_TOKEN")),
+		QStashReadOnlyToken:   strings.TrimSpace(getenv("QSTASH_READONLY_TOKEN")),
+		QStashUSReadOnlyToken: strings.TrimSpace(getenv("QSTASH_US_READONLY_TOKEN")),
+		FlyAPIToken:           strings.TrimSpace(getenv("FLY_API_TOKEN")),
+		FlyAppName:            firstSet(getenv, "ATUM_FLY_APP", "FLY_APP_NAME"),
+		FlyAPIURL:             strings.TrimSpace(getenv("FLY_API_URL")),
+		PgBouncerAdminURL:     strings.TrimSpace(getenv("PGBOUNCER_ADMIN_URL")),
+		Host:                  strings.TrimSpace(getenv("HOST")),
+		LogFormat:             strings.TrimSpace(getenv("LOG_FORMAT")),
+		LogLevel:              strings.TrimSpace(getenv("LOG_LEVEL")),
 	}
 	var errs []error
 	add := func(v, format string, a ...any) { errs = append(errs, &Error{Var: v, Msg: fmt.Sprintf(format, a...)}) }
@@ -175,6 +181,12 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 		} else if c.QStashUSToken == "" {
 			add("QSTASH_US_TOKEN", "is required when QSTASH_US_URL is set")
 		}
+	}
+	if c.QStashReadOnlyToken != "" && c.QStashToken == "" {
+		add("QSTASH_READONLY_TOKEN", "needs QSTASH_TOKEN for retries and purges")
+	}
+	if c.QStashUSReadOnlyToken != "" && c.QStashUSToken == "" {
+		add("QSTASH_US_READONLY_TOKEN", "needs QSTASH_US_TOKEN for retries and purges")
 	}
 	if c.FlyAPIURL == "" {
 		c.FlyAPIURL = "https://api.machines.dev"

@@ -35,6 +35,7 @@ func TestLoadRefusesUnsafeProduction(t *testing.T) {
 		{"redis not a url", map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "REDIS_URL": "localhost:6379"}, "REDIS_URL"},
 		{"qstash url without token", map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "QSTASH_URL": "https://qstash.example.com"}, "QSTASH_TOKEN"},
 		{"fly token without app", map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "FLY_API_TOKEN": "fo1_x"}, "FLY_API_TOKEN"},
+		{"read-only token alone", map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "QSTASH_READONLY_TOKEN": "ro"}, "QSTASH_READONLY_TOKEN"},
 		{"bad drift key", map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "FLY_DRIFT_KEYS": "CELERY_CONCURRENCY, rm -rf"}, "FLY_DRIFT_KEYS"},
 		{"fly interval too short", map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "FLY_SAMPLE_INTERVAL": "1s"}, "FLY_SAMPLE_INTERVAL"},
 		{"bad idle timeout", map[string]string{"ENVIRONMENT": "production", "DATABASE_URL": prodDB, "SESSION_IDLE_TIMEOUT": "forever"}, "SESSION_IDLE_TIMEOUT"},

@@ -26,7 +26,7 @@ type Queue struct {
 
 // Queues lists every queue (through the SDK).
 func (c *Client) Queues(ctx context.Context) ([]Queue, error) {
-	s, last := c.sdkFor(ctx)
+	s, last := c.sdkFor(ctx, true)
 	qs, err := s.Queues().List()
 	if err != nil {
 		return nil, c.wrap(err, last)
@@ -147,7 +147,7 @@ func (c *Client) DeleteDLQ(ctx context.Context, id string) error {
 	if err := CheckID(id); err != nil {
 		return err
 	}
-	s, last := c.sdkFor(ctx)
+	s, last := c.sdkFor(ctx, false)
 	return c.wrap(s.Dlq().Delete(id), last)
 }
 
@@ -232,7 +232,7 @@ func (c *Client) Republish(ctx context.Context, m Message) (string, error) {
 	if !utf8.Valid(body) {
 		return "", fmt.Errorf("qstash: message %s has a binary body the SDK cannot republish", m.DLQID)
 	}
-	s, last := c.sdkFor(ctx)
+	s, last := c.sdkFor(ctx, false)
 	res, err := s.Publish(sdk.PublishOptions{Url: m.URL, Method: m.Method, Body: string(body), ContentType: contentType, Headers: headers})
 	if err != nil {
 		return "", c.wrap(err, last)

@@ -28,10 +28,12 @@ import (
 // form, retry, logs) is done with small calls of our own.
 type Client struct {
 	// Region names the region ("eu", "us").
-	Region  string
-	base    *url.URL
-	token   string
-	timeout time.Duration
+	Region string
+	base   *url.URL
+	token  string
+	// readToken is the read-only token used for reads (token when none).
+	readToken string
+	timeout   time.Duration
 	// envBase is QSTASH_URL as the SDK will read it.
 	envBase string
 
@@ -92,8 +94,18 @@ func NewClient(region, baseURL, token string, timeout time.Duration) (*Client, e
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	return &Client{Region: region, base: u, token: token, timeout: timeout,
+	return &Client{Region: region, base: u, token: token, readToken: token, timeout: timeout,
 		envBase: strings.TrimRight(os.Getenv("QSTASH_URL"), "/")}, nil
+}
+
+// WithReadOnlyToken makes every read (queues, dead letters, logs) use a
+// QStash read-only token, so only the write path holds the full token's
+// power; an empty token keeps the full one. Call it before first use.
+func (c *Client) WithReadOnlyToken(token string) *Client {
+	if strings.TrimSpace(token) != "" {
+		c.readToken = token
+	}
+	return c
 }
 
 // BaseURL is the region's base URL.
@@ -202,12 +214,20 @@ func (b *cancelBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// sdkFor returns an SDK client bound to ctx for one call, and the record
-// of what the call saw.
-func (c *Client) sdkFor(ctx context.Context) (*sdk.Client, *call) {
+// sdkFor returns an SDK client bound to ctx for one call (with the
+// read-only token for a read), and the record of what the call saw.
+func (c *Client) sdkFor(ctx context.Context, read bool) (*sdk.Client, *call) {
 	last := &call{}
 	hc := &http.Client{Transport: &transport{c: c, ctx: ctx, last: last}}
-	return sdk.NewClientWith(sdk.Options{Url: c.base.String(), Token: c.token, Client: hc}), last
+	return sdk.NewClientWith(sdk.Options{Url: c.base.String(), Token: c.tokenFor(read), Client: hc}), last
+}
+
+// tokenFor is the token of a read or of a write.
+func (c *Client) tokenFor(read bool) string {
+	if read {
+		return c.readToken
+	}
+	return c.token
 }
 
 // wrap turns an SDK error into an *APIError when the call got an HTTP
@@ -245,7 +265,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, out 
 	if err != nil {
 		return fmt.Errorf("qstash: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.tokenFor(method == http.MethodGet))
 	last := &call{}
 	resp, err := (&http.Client{Transport: &transport{c: c, ctx: ctx, last: last}}).Do(req)
 	if err != nil {

@@ -374,3 +374,68 @@ func BenchmarkPurge10000(b *testing.B) {
 		b.Log(purge10000(b))
 	}
 }
+
+// TestReadOnlyTokenForReads: with a read-only token configured, every read
+// carries it and every write carries the full token; a client that only
+// has the read-only token cannot delete anything (403).
+func TestReadOnlyTokenForReads(t *testing.T) {
+	d, full := double(t, qstashdouble.Options{ReadOnlyToken: "ro-token"})
+	c, err := qstash.NewClient("eu", full.BaseURL(), token, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WithReadOnlyToken("ro-token")
+	ctx := context.Background()
+	ids := []string{
+		d.AddDLQ(qstashdouble.DLQMessage{URL: "http://127.0.0.1:1/a", Method: "POST", Body: "{}"}),
+		d.AddDLQ(qstashdouble.DLQMessage{URL: "http://127.0.0.1:1/b", Method: "POST", Body: "{}"}),
+		d.AddDLQ(qstashdouble.DLQMessage{URL: "http://127.0.0.1:1/c", Method: "POST", Body: "{}"}),
+	}
+	if _, err := c.Queues(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.ListDLQ(ctx, qstash.Filter{}, "", 0); err != nil || len(p.Messages) != 3 {
+		t.Fatalf("list: %d, %v", len(p.Messages), err)
+	}
+	m, err := c.GetDLQ(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logs(ctx, m.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RetryDLQ(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteDLQ(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Republish(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	reads, writes := 0, 0
+	for _, r := range d.Requests() {
+		if (r.Method == http.MethodGet) != r.ReadOnly {
+			t.Errorf("%s %s carried the %s token", r.Method, r.Path, map[bool]string{true: "read-only", false: "full"}[r.ReadOnly])
+		}
+		if r.ReadOnly {
+			reads++
+		} else {
+			writes++
+		}
+	}
+	if reads != 4 || writes != 3 {
+		t.Fatalf("%d reads and %d writes, want 4 and 3", reads, writes)
+	}
+	ro, err := qstash.NewClient("eu", full.BaseURL(), "ro-token", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae *qstash.APIError
+	if err := ro.DeleteDLQ(ctx, ids[2]); !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+		t.Fatalf("delete with the read-only token: %v", err)
+	}
+	if _, err := c.GetDLQ(ctx, ids[2]); err != nil {
+		t.Fatalf("the refused delete removed the message: %v", err)
+	}
+}

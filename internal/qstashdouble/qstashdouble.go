@@ -32,6 +32,9 @@ type Options struct {
 	// Token is required: requests carry "Authorization: Bearer <token>" or
 	// ?qstash_token=<token>; anything else gets 401.
 	Token string
+	// ReadOnlyToken, when set, is accepted for reads (GET); any other
+	// call with it gets 403, as QStash's read-only token.
+	ReadOnlyToken string
 	// Latency is added to every API request.
 	Latency time.Duration
 	// RateLimit is the requests/second allowed on management endpoints
@@ -75,6 +78,8 @@ type Request struct {
 	Body   string     // request body
 	Status int        // status answered
 	At     time.Time  // arrival time
+	// ReadOnly is set when the call carried the read-only token.
+	ReadOnly bool
 }
 
 // logEntry is one state change of a message (GET /v2/logs, /v2/events).
@@ -392,8 +397,11 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "upstream connect error or disconnect/reset before headers")
 		return
 	}
-	tok := s.opts.Token
-	authOK := tok != "" && (r.Header.Get("Authorization") == "Bearer "+tok || r.URL.Query().Get("qstash_token") == tok)
+	carries := func(tok string) bool {
+		return tok != "" && (r.Header.Get("Authorization") == "Bearer "+tok || r.URL.Query().Get("qstash_token") == tok)
+	}
+	rec.ReadOnly = carries(s.opts.ReadOnlyToken)
+	authOK := carries(s.opts.Token) || rec.ReadOnly
 	if authOK && !operational && s.opts.RateLimit > 0 {
 		if sec := now.Unix(); sec != s.rlSec {
 			s.rlSec, s.rlCount = sec, 0
@@ -411,6 +419,10 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	}
 	if !authOK {
 		writeErr(w, http.StatusUnauthorized, "Unauthorized: missing or invalid token")
+		return
+	}
+	if rec.ReadOnly && r.Method != http.MethodGet {
+		writeErr(w, http.StatusForbidden, "this token is read-only")
 		return
 	}
 	s.route(w, r, rec, body)

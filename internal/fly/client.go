@@ -123,8 +123,7 @@ func (e *Error) Error() string {
 	return s
 }
 
-// IsRateLimited reports whether err is a 429 (or our own wait that would
-// run past the deadline), and how long to wait.
+// IsRateLimited reports whether err is Fly's 429, and how long to wait.
 func IsRateLimited(err error) (time.Duration, bool) {
 	var e *Error
 	if errors.As(err, &e) && e.Status == http.StatusTooManyRequests {

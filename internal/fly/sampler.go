@@ -100,7 +100,7 @@ func (s *Sampler) latestErr(ctx context.Context) (Snapshot, error) {
 // sample lists the fleet unless it was listed within the interval; the
 // caller holds the election lock.
 func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, bool, error) {
-	last, err := s.Latest(ctx)
+	last, err := s.latest(ctx, conn)
 	switch {
 	case errors.Is(err, ErrNoSnapshot):
 	case err != nil:
@@ -223,7 +223,14 @@ var ErrNoSnapshot = errors.New("fleet not listed yet")
 
 // Latest returns the stored snapshot. When it is the one this instance
 // already holds, the machines are neither sent again nor decoded.
-func (s *Sampler) Latest(ctx context.Context) (Snapshot, error) {
+func (s *Sampler) Latest(ctx context.Context) (Snapshot, error) { return s.latest(ctx, s.Pool) }
+
+// rowQuerier is a pool or one of its connections.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Sampler) latest(ctx context.Context, db rowQuerier) (Snapshot, error) {
 	snap := Snapshot{App: s.Client.App()}
 	// Postgres keeps microseconds.
 	var held *time.Time
@@ -234,7 +241,7 @@ func (s *Sampler) Latest(ctx context.Context) (Snapshot, error) {
 	}
 	var machines, secrets []byte
 	var listedAt, secretsAt *time.Time
-	err := s.Pool.QueryRow(ctx, `
+	err := db.QueryRow(ctx, `
 		SELECT at, listed_at, CASE WHEN at = $2 THEN NULL ELSE machines END, CASE WHEN at = $2 THEN NULL ELSE secrets END,
 			secrets_at, error
 		FROM ops.fleet_snapshots WHERE app = $1`, snap.App, held).

@@ -61,6 +61,9 @@ func fleetModel(app string, snap fly.Snapshot, r fly.Report, suspended bool, now
 	if snap.Err != "" {
 		m.Err = "Showing the last good listing: " + snap.Err
 	}
+	if snap.Partial != "" {
+		m.Partial = "Listed, but some details could not be read (restarts may be under-counted): " + snap.Partial
+	}
 	m.Alerts = FleetAlerts(r, suspended)
 	for _, g := range r.Groups {
 		m.GroupNames = append(m.GroupNames, groupLabel(g.Name))

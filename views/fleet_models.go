@@ -10,8 +10,10 @@ type Fleet struct {
 	// last failure, worded for the top of the page.
 	Listed string
 	Err    string
-	Alerts []Alert
-	Groups []FleetGroup
+	// Partial says which details the last listing could not read.
+	Partial string
+	Alerts  []Alert
+	Groups  []FleetGroup
 	// GroupNames head the drift table's columns.
 	GroupNames []string
 	Drift      []FleetDrift

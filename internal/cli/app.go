@@ -152,7 +152,9 @@ func (a *app) checks() []watch.Check {
 	if len(a.regions) > 0 {
 		qs.Probe = a.probeQStash
 	}
-	fl := watch.Check{Key: "fly", Name: "Fly machines", Href: "/fleet"}
+	// A listing may read several event logs, each waiting its turn under
+	// Fly's rate limits.
+	fl := watch.Check{Key: "fly", Name: "Fly machines", Href: "/fleet", Timeout: 30 * time.Second}
 	if a.fleet != nil {
 		fl.Probe = a.probeFly
 	}

@@ -41,6 +41,9 @@ type Snapshot struct {
 	Secrets   []Secret
 	SecretsAt time.Time
 	Err       string
+	// Partial says which details (event logs, secret names) a successful
+	// listing could not read.
+	Partial string
 }
 
 // Sampler lists the fleet at most once per Interval across all console
@@ -110,24 +113,28 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, boo
 	}
 	snap := Snapshot{App: s.Client.App(), At: time.Now().Truncate(time.Microsecond), ListedAt: last.ListedAt,
 		Machines: last.Machines, Secrets: last.Secrets, SecretsAt: last.SecretsAt}
-	var errs []string
 	ms, err := s.Client.Machines(ctx)
 	if err != nil {
 		s.noteLimit(err)
-		errs = append(errs, err.Error())
+		snap.Err = err.Error()
 	} else {
-		snap.Machines, snap.ListedAt = s.withEvents(ctx, ms, &errs), time.Now()
-	}
-	if time.Since(snap.SecretsAt) >= cmp.Or(s.SecretsEvery, DefaultSecretsEvery) && err == nil {
-		if sec, serr := s.Client.Secrets(ctx); serr != nil {
-			s.noteLimit(serr)
-			errs = append(errs, serr.Error())
-		} else {
-			snap.Secrets, snap.SecretsAt = sec, time.Now()
+		var partial []string
+		snap.Machines, snap.ListedAt = s.withEvents(ctx, ms, &partial), time.Now()
+		if time.Since(snap.SecretsAt) >= cmp.Or(s.SecretsEvery, DefaultSecretsEvery) {
+			if sec, serr := s.Client.Secrets(ctx); serr != nil {
+				s.noteLimit(serr)
+				partial = append(partial, serr.Error())
+			} else {
+				snap.Secrets, snap.SecretsAt = sec, time.Now()
+			}
 		}
+		snap.Partial = strings.Join(partial, "; ")
 	}
-	snap.Err = strings.Join(errs, "; ")
-	return snap, true, s.store(ctx, conn, snap)
+	// A listing that cost Fly calls is kept even when the caller's deadline
+	// ran out while the event logs were read.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return snap, true, s.store(sctx, conn, snap)
 }
 
 // withEvents replaces the listed events of the machines that exited in
@@ -207,11 +214,11 @@ func (s *Sampler) store(ctx context.Context, conn *pgxpool.Conn, snap Snapshot) 
 	if err != nil {
 		return err
 	}
-	_, err = conn.Exec(ctx, `INSERT INTO ops.fleet_snapshots (app, at, listed_at, machines, secrets, secrets_at, error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	_, err = conn.Exec(ctx, `INSERT INTO ops.fleet_snapshots (app, at, listed_at, machines, secrets, secrets_at, error, partial)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (app) DO UPDATE SET at = EXCLUDED.at, listed_at = EXCLUDED.listed_at, machines = EXCLUDED.machines,
-			secrets = EXCLUDED.secrets, secrets_at = EXCLUDED.secrets_at, error = EXCLUDED.error`,
-		snap.App, snap.At, nullTime(snap.ListedAt), machines, secrets, nullTime(snap.SecretsAt), snap.Err)
+			secrets = EXCLUDED.secrets, secrets_at = EXCLUDED.secrets_at, error = EXCLUDED.error, partial = EXCLUDED.partial`,
+		snap.App, snap.At, nullTime(snap.ListedAt), machines, secrets, nullTime(snap.SecretsAt), snap.Err, snap.Partial)
 	if err != nil {
 		return fmt.Errorf("fly: store snapshot: %w", err)
 	}
@@ -243,9 +250,9 @@ func (s *Sampler) latest(ctx context.Context, db rowQuerier) (Snapshot, error) {
 	var listedAt, secretsAt *time.Time
 	err := db.QueryRow(ctx, `
 		SELECT at, listed_at, CASE WHEN at = $2 THEN NULL ELSE machines END, CASE WHEN at = $2 THEN NULL ELSE secrets END,
-			secrets_at, error
+			secrets_at, error, partial
 		FROM ops.fleet_snapshots WHERE app = $1`, snap.App, held).
-		Scan(&snap.At, &listedAt, &machines, &secrets, &secretsAt, &snap.Err)
+		Scan(&snap.At, &listedAt, &machines, &secrets, &secretsAt, &snap.Err, &snap.Partial)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return snap, ErrNoSnapshot
 	}

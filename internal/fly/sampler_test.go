@@ -3,6 +3,7 @@ package fly_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +111,23 @@ func TestSamplerBacksOffAfter429(t *testing.T) {
 	}
 	if got := len(d.Calls()); got != n+1 {
 		t.Fatalf("%d calls after the back-off, want 1", got-n)
+	}
+}
+
+// TestSamplerKeepsAListingWhoseEventLogsFailed: a 429 on an event log
+// leaves the listing good (no error), with the missing detail noted.
+func TestSamplerKeepsAListingWhoseEventLogsFailed(t *testing.T) {
+	pool, _ := testenv.MigratedPool(t)
+	d, c := double(t, flydouble.Options{})
+	d.CrashLoop("api1", 2, time.Minute, 1, false)
+	d.Force429(1, "events")
+	s := &fly.Sampler{Pool: pool, Client: c, Interval: time.Minute}
+	snap, err := s.Tick(context.Background())
+	if err != nil || snap.ListedAt.IsZero() || len(snap.Machines) != 4 || !strings.Contains(snap.Partial, "machine events: HTTP 429") {
+		t.Fatalf("snapshot %+v, %v", snap, err)
+	}
+	fresh := &fly.Sampler{Pool: pool, Client: c} // reads the row, not this instance's copy
+	if stored, err := fresh.Latest(context.Background()); err != nil || stored.Partial != snap.Partial || stored.Err != "" {
+		t.Fatalf("stored %+v, %v", stored, err)
 	}
 }

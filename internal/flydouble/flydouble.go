@@ -85,14 +85,15 @@ type Server struct {
 	mu  sync.Mutex
 	ms  map[string]*Machine
 	sec []string
-	// force429 answers the next calls with 429.
-	force429 int
-	calls    []Call
-	buckets  map[string]*bucket
-	srv      *http.Server
-	ln       net.Listener
-	stop     context.CancelFunc
-	ctx      context.Context
+	// force429 answers the next calls (of force429For, when set) with 429.
+	force429    int
+	force429For []string
+	calls       []Call
+	buckets     map[string]*bucket
+	srv         *http.Server
+	ln          net.Listener
+	stop        context.CancelFunc
+	ctx         context.Context
 }
 
 // New returns a double with no machines.
@@ -207,11 +208,12 @@ func (s *Server) SetSecrets(names ...string) {
 	s.sec = slices.Clone(names)
 }
 
-// Force429 answers the next n calls with 429.
-func (s *Server) Force429(n int) {
+// Force429 answers the next n calls with 429; with actions (list, get,
+// events, secrets), only calls of those.
+func (s *Server) Force429(n int, actions ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.force429 = n
+	s.force429, s.force429For = n, actions
 }
 
 // SetLatency changes the delay of every answer.
@@ -321,7 +323,7 @@ func (s *Server) limit(action, id string) (int, map[string]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	retry := map[string]string{"Retry-After": "1"}
-	if s.force429 > 0 {
+	if s.force429 > 0 && (len(s.force429For) == 0 || slices.Contains(s.force429For, action)) {
 		s.force429--
 		return http.StatusTooManyRequests, retry
 	}

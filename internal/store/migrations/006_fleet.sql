@@ -7,5 +7,7 @@ CREATE TABLE ops.fleet_snapshots (
     machines    jsonb NOT NULL,
     secrets     jsonb NOT NULL DEFAULT '[]',
     secrets_at  timestamptz,
-    error       text NOT NULL DEFAULT ''
+    error       text NOT NULL DEFAULT '',
+    -- details a successful listing could not read (event logs, secrets)
+    partial     text NOT NULL DEFAULT ''
 );

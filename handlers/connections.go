@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -231,10 +232,24 @@ func plot(chart views.Chart, samples []neon.Sample, from, to time.Time) views.Ch
 func terms(p neon.Plan, limit int) []views.BudgetTerm {
 	var out []views.BudgetTerm
 	for i, g := range p.Groups {
-		out = append(out, views.BudgetTerm{Name: g.Name, Machines: g.Machines, Processes: g.Processes, Pool: g.PoolSize,
-			Overflow: g.MaxOverflow, Source: g.MachinesFrom, Total: g.Total(), BreaksAt: p.BreaksAt(i, limit)})
+		t := views.BudgetTerm{Name: g.Name, Machines: g.Machines, Processes: g.Processes, Pool: g.PoolSize,
+			Overflow: g.MaxOverflow, Source: g.MachinesFrom, Total: g.Total(), BreaksAt: p.BreaksAt(i, limit)}
+		if c := g.Configured; c != nil {
+			t.MachinesWas, t.PoolWas, t.OverflowWas = was(c.Machines, g.Machines), was(c.PoolSize, g.PoolSize), was(c.MaxOverflow, g.MaxOverflow)
+		} else {
+			t.Unplanned = g.MachinesFrom == "fly"
+		}
+		out = append(out, t)
 	}
 	return out
+}
+
+// was is the configured value a live one replaced, "" when they agree.
+func was(configured, live int) string {
+	if configured == live || configured < 0 {
+		return ""
+	}
+	return "BUDGET_GROUPS says " + strconv.Itoa(configured)
 }
 
 func gauge(label string, value, limit int, caption string) views.Gauge {

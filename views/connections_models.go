@@ -31,6 +31,11 @@ type BudgetTerm struct {
 	// BreaksAt is the first machine count of this group that breaks the
 	// limit, with the others unchanged; 0 when already broken by others.
 	BreaksAt int
+	// MachinesWas, PoolWas and OverflowWas are the configured values a
+	// live input replaced ("" when the same); Unplanned marks a group
+	// Fly runs that BUDGET_GROUPS lacks.
+	MachinesWas, PoolWas, OverflowWas string
+	Unplanned                         bool
 }
 
 // EngineTerm is one other engine in the budget.

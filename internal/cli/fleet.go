@@ -69,7 +69,8 @@ func liveBudget(plan neon.Plan, r fly.Report) neon.Plan {
 	}
 	out := neon.Plan{Engines: plan.Engines}
 	for _, g := range plan.Groups {
-		lg := live[g.Name]
+		lg, configured := live[g.Name], g
+		g.Configured = &configured
 		g.Machines, g.MachinesFrom = counts[g.Name], "fly"
 		g.PoolSize = largestInt(lg, "DB_POOL_SIZE", g.PoolSize, neon.MaxPool)
 		g.MaxOverflow = largestInt(lg, "DATABASE_MAX_OVERFLOW", g.MaxOverflow, neon.MaxPool)

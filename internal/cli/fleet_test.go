@@ -113,7 +113,8 @@ func TestFleetEndToEnd(t *testing.T) {
 	// Budget: api 3 machines × 2 × (20 + 5) + worker 1 × 1 × (10 + 0) +
 	// 14 = 174 (the plan said api 1 × 2 × (15 + 5): 64).
 	_, conns := get("/connections")
-	if !strings.Contains(text(conns), "Planned total 174") {
+	if !strings.Contains(text(conns), "Planned total 174") || !strings.Contains(text(conns), "3 fly BUDGET_GROUPS says 1") ||
+		!strings.Contains(text(conns), "20 BUDGET_GROUPS says 15") {
 		t.Errorf("/connections does not plan with Fly's counts:\n%s", text(conns))
 	}
 	status, machine := get("/fleet/machines/wrk1")

@@ -20,6 +20,9 @@ type Group struct {
 	MaxOverflow int
 	// MachinesFrom says where Machines came from: "config" or "fly".
 	MachinesFrom string
+	// Configured is the group as BUDGET_GROUPS plans it when live inputs
+	// replaced it (nil otherwise, or for a group the plan lacks).
+	Configured *Group
 }
 
 // PerProcess is the most connections one process holds: pool + overflow.

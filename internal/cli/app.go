@@ -53,6 +53,9 @@ type app struct {
 	schemaErr atomic.Pointer[store.SchemaError]
 	// demoOperators counts demo accounts found outside demo mode.
 	demoOperators atomic.Int64
+	// direct makes probes call upstreams now rather than through the
+	// samplers (the check command).
+	direct bool
 
 	alertMu    sync.Mutex
 	alertAt    time.Time

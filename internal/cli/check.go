@@ -19,6 +19,7 @@ func check(ctx context.Context, cfg *config.Config, env Env) error {
 		return err
 	}
 	defer a.close()
+	a.direct = true
 	fmt.Fprintf(env.Stdout, "configuration ok: environment %s\n", cfg.Environment)
 	failed := 0
 	for _, c := range a.checks() {

@@ -19,6 +19,7 @@ import (
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/faultproxy"
+	"github.com/atum/ops-console/internal/flydouble"
 	"github.com/atum/ops-console/internal/testenv"
 )
 
@@ -147,11 +148,20 @@ func TestCheckReportsEverySystem(t *testing.T) {
 	if err := seedPlatform(dbURL); err != nil {
 		t.Fatal(err)
 	}
+	fd := flydouble.New(flydouble.Options{Token: "fo1_check", App: "atum"})
+	flyURL, err := fd.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	fd.Put(flydouble.Machine{ID: "m1", State: "started", Group: "api"})
+	vars["FLY_API_URL"], vars["FLY_API_TOKEN"], vars["ATUM_FLY_APP"] = flyURL, "fo1_check", "atum"
 	env, out, _ = testEnv(vars, "")
 	if code := Run(context.Background(), []string{"check"}, env); code != 0 {
 		t.Fatalf("check: exit %d\n%s", code, out)
 	}
-	for _, want := range []string{"ok    Console database", "ok    Redis", "ok    PgBouncer", "-     QStash", "system id"} {
+	for _, want := range []string{"ok    Console database", "ok    Redis", "ok    PgBouncer", "-     QStash", "system id",
+		"ok    Fly machines       atum: 1 machines · 1 started"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
@@ -168,6 +178,16 @@ func TestCheckReportsEverySystem(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "qstash-secret-token") {
 		t.Fatal("check printed the QStash token")
+	}
+	// Each check lists the fleet itself, whatever a sampler stored.
+	lists := 0
+	for _, c := range fd.Calls() {
+		if c.Action == "list" {
+			lists++
+		}
+	}
+	if lists != 2 {
+		t.Errorf("two checks listed the fleet %d times", lists)
 	}
 }
 

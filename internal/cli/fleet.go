@@ -38,8 +38,16 @@ func newFleet(a *app, cfg *config.Config) (*fly.Fleet, error) {
 
 // probeFly is the Fly tile's check: the fleet sampler's tick, so the tile
 // costs at most one listing per interval across instances and viewers.
+// The check command (a.direct) lists the fleet now instead, to prove the
+// token and the app name, and stores nothing.
 func (a *app) probeFly(ctx context.Context) (string, error) {
-	snap, err := a.fleet.Sampler.Tick(ctx)
+	var snap fly.Snapshot
+	var err error
+	if a.direct {
+		snap.Machines, err = a.fleet.Sampler.Client.Machines(ctx)
+	} else {
+		snap, err = a.fleet.Sampler.Tick(ctx)
+	}
 	if err != nil {
 		return "", err
 	}

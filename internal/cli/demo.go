@@ -119,7 +119,10 @@ func demo(ctx context.Context, env Env) error {
 		}
 	}
 	specs = append(specs, sim.InstanceSpec{ID: "worker-1-1", Machine: "m-worker-1", Group: "worker"},
-		sim.InstanceSpec{ID: "worker-2-1", Machine: "m-worker-2", Group: "worker", EnvSuspend: true})
+		sim.InstanceSpec{ID: "worker-2-1", Machine: "m-worker-2", Group: "worker", EnvSuspend: true},
+		// A machine of an old app, unknown to Fly's listing of this one,
+		// still writes to this database.
+		sim.InstanceSpec{ID: "legacy-1-1", Machine: "m-legacy-1", Group: "api"})
 	instances, err := sim.StartInstances(ctx, sim.InstancesOptions{ConsoleURL: st.PostgresURL(), PlatformURL: st.PostgresURL(),
 		RedisURL: st.RedisURL(), Instances: specs, Environment: config.Demo, DatabaseIdentity: "127.0.0.1/atum",
 		LookupsPerSecond: 5})

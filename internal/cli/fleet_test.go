@@ -106,13 +106,27 @@ func TestFleetEndToEnd(t *testing.T) {
 			t.Errorf("/fleet lacks %q", want)
 		}
 	}
-	_, overview := get("/")
-	if !regexp.MustCompile(`href="/switches#switch-SUSPEND_REDIS"[^>]*>Fleet: crash loop: machine api3`).MatchString(overview) {
+	// Overview alerts are computed at most every 5 s.
+	crashAlert := regexp.MustCompile(`href="/switches#switch-SUSPEND_REDIS"[^>]*>Fleet: crash loop: machine api3`)
+	var overview string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, overview = get("/"); crashAlert.MatchString(overview) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !crashAlert.MatchString(overview) {
 		t.Errorf("the Overview has no crash-loop alert linking to the switch:\n%s", text(overview))
 	}
 	// Budget: api 3 machines × 2 × (20 + 5) + worker 1 × 1 × (10 + 0) +
 	// 14 = 174 (the plan said api 1 × 2 × (15 + 5): 64).
-	_, conns := get("/connections")
+	var conns string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, conns = get("/connections"); !strings.Contains(conns, "not sampled yet") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if !strings.Contains(text(conns), "Planned total 174") || !strings.Contains(text(conns), "3 fly BUDGET_GROUPS says 1") ||
 		!strings.Contains(text(conns), "20 BUDGET_GROUPS says 15") {
 		t.Errorf("/connections does not plan with Fly's counts:\n%s", text(conns))

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,7 +28,12 @@ func newFleet(a *app, cfg *config.Config) (*fly.Fleet, error) {
 	for _, g := range cfg.Budget.Groups {
 		groups = append(groups, g.Name)
 	}
-	keys := append(append([]string{}, fly.DriftKeys...), cfg.FlyDriftKeys...)
+	keys := append([]string{}, fly.DriftKeys...)
+	for _, k := range cfg.FlyDriftKeys {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
 	return &fly.Fleet{
 		Sampler: &fly.Sampler{Pool: a.pool, Client: c, Interval: cfg.FlySampleInterval},
 		Console: a.pool, HeartbeatWithin: switches.LiveWithin,

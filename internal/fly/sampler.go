@@ -119,7 +119,7 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, boo
 		snap.Err = err.Error()
 	} else {
 		var partial []string
-		snap.Machines, snap.ListedAt = s.withEvents(ctx, ms, &partial), time.Now()
+		snap.Machines, snap.ListedAt = s.withEvents(ctx, ms, last.Machines, &partial), time.Now()
 		if time.Since(snap.SecretsAt) >= cmp.Or(s.SecretsEvery, DefaultSecretsEvery) {
 			if sec, serr := s.Client.Secrets(ctx); serr != nil {
 				s.noteLimit(serr)
@@ -138,9 +138,10 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, boo
 }
 
 // withEvents replaces the listed events of the machines that exited in
-// the last hour with their full event log, most recent exit first, and
-// trims every log to what the report needs.
-func (s *Sampler) withEvents(ctx context.Context, ms []Machine, errs *[]string) []Machine {
+// the last hour with their full event log, most recent exit first, merges
+// in the events stored from earlier listings and trims every log to what
+// the report needs.
+func (s *Sampler) withEvents(ctx context.Context, ms, previous []Machine, errs *[]string) []Machine {
 	type cand struct {
 		i    int
 		exit int64
@@ -175,15 +176,32 @@ func (s *Sampler) withEvents(ctx context.Context, ms []Machine, errs *[]string) 
 		}
 		ms[c.i].Events = es
 	}
+	before := map[string][]Event{}
+	for _, m := range previous {
+		before[m.ID] = m.Events
+	}
 	for i := range ms {
-		ms[i].Events = trimEvents(ms[i].Events)
+		ms[i].Events = mergeEvents(before[ms[i].ID], ms[i].Events)
 	}
 	return ms
 }
 
-// trimEvents keeps the newest keepEvents events.
-func trimEvents(es []Event) []Event {
-	es = slices.Clone(es)
+// mergeEvents joins the events stored from earlier listings with the new
+// ones, so exits older than what Fly still lists keep counting, and keeps
+// the newest keepEvents.
+func mergeEvents(old, fresh []Event) []Event {
+	seen := map[string]bool{}
+	var es []Event
+	for _, e := range append(slices.Clone(fresh), old...) {
+		key := e.ID
+		if key == "" {
+			key = fmt.Sprint(e.Timestamp, "/", e.Type, "/", e.Status)
+		}
+		if !seen[key] {
+			seen[key] = true
+			es = append(es, e)
+		}
+	}
 	slices.SortStableFunc(es, func(a, b Event) int { return cmp.Compare(b.Timestamp, a.Timestamp) })
 	if len(es) > keepEvents {
 		es = es[:keepEvents]

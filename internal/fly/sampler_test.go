@@ -131,3 +131,34 @@ func TestSamplerKeepsAListingWhoseEventLogsFailed(t *testing.T) {
 		t.Fatalf("stored %+v, %v", stored, err)
 	}
 }
+
+// TestSamplerKeepsEventsFlyNoLongerLists: exits stored from an earlier
+// listing still count when later events push them out of the list (which
+// then shows no exit, so no event log is read).
+func TestSamplerKeepsEventsFlyNoLongerLists(t *testing.T) {
+	pool, _ := testenv.MigratedPool(t)
+	d, c := double(t, flydouble.Options{NoRateLimits: true})
+	d.CrashLoop("api1", 2, time.Minute, 1, false)
+	s := &fly.Sampler{Pool: pool, Client: c, Interval: 100 * time.Millisecond}
+	ctx := context.Background()
+	if _, err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		d.AddEvents("api1", flydouble.Event{Type: "update", Status: "updated", Source: "user", At: time.Now()})
+	}
+	time.Sleep(120 * time.Millisecond)
+	snap, err := s.Tick(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := fly.Analyze(snap.Machines, nil, fly.Options{ExpectedEnvironment: "production"})
+	if m := row(t, r, "api1"); m.FailingExits10m != 2 {
+		t.Fatalf("api1 failing exits %d, want the 2 stored earlier", m.FailingExits10m)
+	}
+	for _, m := range snap.Machines {
+		if m.ID == "api1" && len(m.Events) != 8 {
+			t.Fatalf("api1 keeps %d events, want the 4 stored and the 4 new of the 5 listed, once each", len(m.Events))
+		}
+	}
+}

@@ -52,8 +52,10 @@ type Machine struct {
 	Events   []Event
 }
 
-// Event is one machine event; Exit is set for exits.
+// Event is one machine event; Exit is set for exits. ID is given when
+// the event is added, if empty, and never changes.
 type Event struct {
+	ID                   string
 	Type, Status, Source string
 	At                   time.Time
 	Exit                 *Exit
@@ -89,11 +91,13 @@ type Server struct {
 	force429    int
 	force429For []string
 	calls       []Call
-	buckets     map[string]*bucket
-	srv         *http.Server
-	ln          net.Listener
-	stop        context.CancelFunc
-	ctx         context.Context
+	// events numbers the events added.
+	events  int
+	buckets map[string]*bucket
+	srv     *http.Server
+	ln      net.Listener
+	stop    context.CancelFunc
+	ctx     context.Context
 }
 
 // New returns a double with no machines.
@@ -129,7 +133,7 @@ func (s *Server) Put(m Machine) {
 	defer s.mu.Unlock()
 	c := m
 	c.Env = cloneEnv(m.Env)
-	c.Events = slices.Clone(m.Events)
+	c.Events = s.numbered(m.Events)
 	s.ms[m.ID] = &c
 }
 
@@ -160,7 +164,7 @@ func (s *Server) AddEvents(id string, es ...Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if m := s.ms[id]; m != nil {
-		m.Events = append(m.Events, es...)
+		m.Events = append(m.Events, s.numbered(es)...)
 	}
 }
 
@@ -191,6 +195,19 @@ func (s *Server) RunCrashLoop(ctx context.Context, id string, every time.Duratio
 			}
 		}
 	}()
+}
+
+// numbered copies es, giving each event without an ID the next one.
+// Caller holds s.mu.
+func (s *Server) numbered(es []Event) []Event {
+	out := slices.Clone(es)
+	for i := range out {
+		if out[i].ID == "" {
+			s.events++
+			out[i].ID = fmt.Sprintf("01EV%08d", s.events)
+		}
+	}
+	return out
 }
 
 func crash(at time.Time, code int, oom bool, count int) []Event {
@@ -436,8 +453,8 @@ func events(m *Machine, n int) []any {
 		es = es[:n]
 	}
 	out := []any{}
-	for i, e := range es {
-		ev := map[string]any{"id": fmt.Sprintf("01EV%s%04d", strings.ToUpper(m.ID), i), "type": e.Type, "status": e.Status,
+	for _, e := range es {
+		ev := map[string]any{"id": e.ID, "type": e.Type, "status": e.Status,
 			"source": e.Source, "timestamp": e.At.UnixMilli()}
 		if x := e.Exit; x != nil {
 			exit := map[string]any{"exit_code": x.Code, "guest_exit_code": x.Code, "oom_killed": x.OOM, "requested_stop": x.Requested,

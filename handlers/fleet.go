@@ -237,17 +237,11 @@ func machineView(m fly.MachineRow, r fly.Report, now time.Time) views.FleetMachi
 func driftView(d fly.DriftRow) views.FleetDrift {
 	v := views.FleetDrift{Key: d.Key, InGroup: d.InGroup, Across: d.Across}
 	for _, cells := range d.Values {
-		var c views.FleetDriftCell
-		known := 0
+		c := views.FleetDriftCell{Drift: fly.KnownValues(cells) > 1}
 		for _, cell := range cells {
-			missing := cell.Value == fly.Unset || cell.Value == fly.Unknown
-			if cell.Value != fly.Unknown {
-				known++
-			}
 			c.Values = append(c.Values, views.FleetValue{Value: cell.Value, Count: len(cell.Machines),
-				Machines: strings.Join(cell.Machines, ", "), Missing: missing})
+				Machines: strings.Join(cell.Machines, ", "), Missing: cell.Value == fly.Unset || cell.Value == fly.Unknown})
 		}
-		c.Drift = known > 1
 		v.Cells = append(v.Cells, c)
 	}
 	return v

@@ -3,6 +3,7 @@ package fly
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +19,8 @@ type Fleet struct {
 	HeartbeatWithin time.Duration
 	// Options are the expectations (Now and Heartbeats are filled in).
 	Options Options
+
+	live atomic.Pointer[liveReport]
 }
 
 // Report returns the stored snapshot and what the rules find in it. The
@@ -38,34 +41,43 @@ func (f *Fleet) Report(ctx context.Context) (Snapshot, Report, error) {
 	return snap, Analyze(snap.Machines, snap.Secrets, o), nil
 }
 
-// Live returns the report of the last listing this instance saw, without
-// I/O and without the heartbeat cross-check; ok is false when the fleet
-// was never listed successfully.
+// Live returns the report of the last listing this instance saw, as of
+// that listing and without the heartbeat cross-check; ok is false when the
+// fleet was never listed successfully. It does no I/O and analyses each
+// listing once, however often the budget and the diagnosis ask.
 func (f *Fleet) Live() (Report, bool) {
 	snap, ok := f.Sampler.Cached()
 	if !ok || snap.ListedAt.IsZero() {
 		return Report{}, false
 	}
+	if l := f.live.Load(); l != nil && l.at.Equal(snap.At) {
+		return l.r, true
+	}
 	o := f.Options
-	o.Now, o.Heartbeats = time.Now(), nil
-	return Analyze(snap.Machines, snap.Secrets, o), true
+	o.Now, o.Heartbeats = snap.At, nil
+	r := Analyze(snap.Machines, snap.Secrets, o)
+	f.live.Store(&liveReport{at: snap.At, r: r})
+	return r, true
+}
+
+// liveReport is a listing's report, kept until the next listing.
+type liveReport struct {
+	at time.Time
+	r  Report
 }
 
 // Running returns the started machines of the last listing (flyctl's own
 // release-command and console machines aside), or nil when the fleet was
 // never listed.
 func (f *Fleet) Running() []string {
-	snap, ok := f.Sampler.Cached()
-	if !ok || snap.ListedAt.IsZero() {
+	r, ok := f.Live()
+	if !ok {
 		return nil
 	}
-	out := []string{}
-	for _, m := range snap.Machines {
-		if m.State == "started" && !flyGroups[m.Group()] {
-			out = append(out, m.ID)
-		}
+	if out := r.Running(); out != nil {
+		return out
 	}
-	return out
+	return []string{}
 }
 
 // IsNoSnapshot reports whether err means the fleet was never listed.

@@ -132,10 +132,14 @@ type Report struct {
 	EnvironmentSecret bool
 }
 
-// Running returns the ids of started machines.
+// Running returns the ids of started machines, flyctl's own release-command
+// and console machines aside.
 func (r Report) Running() []string {
 	var out []string
 	for _, g := range r.Groups {
+		if flyGroups[g.Name] {
+			continue
+		}
 		for _, m := range g.Machines {
 			if m.State == "started" {
 				out = append(out, m.ID)
@@ -355,7 +359,7 @@ func drift(groups []GroupReport, keys []string) []DriftRow {
 					seen[c.Value] = true
 				}
 			}
-			row.InGroup = row.InGroup || knownValues(cells) > 1
+			row.InGroup = row.InGroup || KnownValues(cells) > 1
 			row.Values = append(row.Values, cells)
 		}
 		row.Across = len(seen) > 1
@@ -366,7 +370,7 @@ func drift(groups []GroupReport, keys []string) []DriftRow {
 
 // knownValues counts a group's distinct values, machines without config
 // aside.
-func knownValues(cells []DriftCell) int {
+func KnownValues(cells []DriftCell) int {
 	n := 0
 	for _, c := range cells {
 		if c.Value != Unknown {
@@ -401,7 +405,7 @@ func alerts(r Report, o Options) []Alert {
 			continue
 		}
 		for i, cells := range d.Values {
-			if knownValues(cells) > 1 {
+			if KnownValues(cells) > 1 {
 				var parts []string
 				for _, c := range cells {
 					parts = append(parts, fmt.Sprintf("%s on %d", c.Value, len(c.Machines)))

@@ -129,6 +129,9 @@ func (h *Queues) start(id int64, actor audit.Entry) {
 	go func() {
 		err := h.Purger.Run(h.Background, id)
 		pi, gerr := h.Purger.Get(h.Background, id)
+		if gerr == nil {
+			h.Pages.Invalidate(pi.Region)
+		}
 		if gerr != nil {
 			h.Log.Error("purge result", "purge", id, "error", gerr)
 			return

@@ -29,6 +29,8 @@ type Queues struct {
 	*Base
 	// Clients by region key; Regions lists the keys in display order.
 	Clients map[string]*qstash.Client
+	// Pages shares dead-letter pages among viewers (nil: list every time).
+	Pages   *qstash.PageCache
 	Regions []string
 	Sampler *qstash.Sampler
 	Purger  *qstash.Purger
@@ -88,7 +90,7 @@ func (h *Queues) List(c echo.Context) error {
 	if ferr != nil {
 		m.FilterErr, status = ferr.Error(), http.StatusBadRequest
 	} else {
-		page, err := cl.ListDLQ(ctx, f, c.QueryParam("cursor"), 50)
+		page, err := h.Pages.List(ctx, cl, f, c.QueryParam("cursor"), 50)
 		if err != nil {
 			m.DLQErr = err.Error()
 		}
@@ -291,6 +293,7 @@ func (h *Queues) retry(c echo.Context, ids []string) error {
 	if len(failed) > 0 {
 		e.Result = audit.Error
 	}
+	h.Pages.Invalidate(region)
 	if err := h.Record(c, e); err != nil {
 		return err
 	}

@@ -2,11 +2,13 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/static"
 )
 
@@ -36,7 +38,8 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}
 	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
 	accts := &handlers.Accounts{Base: base, Store: d.Accounts, ReasonRequired: d.LookupReasonRequired, Fleet: d.AccountFleet}
-	queues := &handlers.Queues{Base: base, Clients: d.QStash, Regions: d.QStashRegions, Sampler: d.QStashSampler,
+	queues := &handlers.Queues{Base: base, Clients: d.QStash, Pages: &qstash.PageCache{TTL: 5 * time.Second},
+		Regions: d.QStashRegions, Sampler: d.QStashSampler,
 		Purger: d.Purger, Background: d.Background}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
 	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -437,5 +438,55 @@ func TestReadOnlyTokenForReads(t *testing.T) {
 	}
 	if _, err := c.GetDLQ(ctx, ids[2]); err != nil {
 		t.Fatalf("the refused delete removed the message: %v", err)
+	}
+}
+
+// TestPageCacheSharesPagesAmongViewers: 50 viewers of one page make one
+// call; another filter is its own page; after the TTL or an invalidation
+// the page is listed again; a failure is not kept.
+func TestPageCacheSharesPagesAmongViewers(t *testing.T) {
+	d, c := double(t, qstashdouble.Options{Latency: 50 * time.Millisecond})
+	for range 3 {
+		d.AddDLQ(qstashdouble.DLQMessage{URL: "http://127.0.0.1:1/a", QueueName: "billing"})
+	}
+	pc := &qstash.PageCache{TTL: 300 * time.Millisecond}
+	ctx := context.Background()
+	lists := func() int {
+		n := 0
+		for _, r := range d.Requests() {
+			if r.Method == http.MethodGet && r.Path == "/v2/dlq" {
+				n++
+			}
+		}
+		return n
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if p, err := pc.List(ctx, c, qstash.Filter{}, "", 50); err != nil || len(p.Messages) != 3 {
+				t.Errorf("shared page: %d, %v", len(p.Messages), err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := lists(); n != 1 {
+		t.Fatalf("50 viewers made %d calls", n)
+	}
+	if _, err := pc.List(ctx, c, qstash.Filter{Queue: "billing"}, "", 50); err != nil || lists() != 2 {
+		t.Fatalf("another filter: %v, %d calls", err, lists())
+	}
+	pc.Invalidate("eu")
+	if _, err := pc.List(ctx, c, qstash.Filter{}, "", 50); err != nil || lists() != 3 {
+		t.Fatalf("after invalidation: %v, %d calls", err, lists())
+	}
+	time.Sleep(350 * time.Millisecond)
+	d.FailNext(1, http.StatusTooManyRequests)
+	if _, err := pc.List(ctx, c, qstash.Filter{}, "", 50); err == nil {
+		t.Fatal("the 429 was not returned")
+	}
+	if _, err := pc.List(ctx, c, qstash.Filter{}, "", 50); err != nil || lists() != 5 {
+		t.Fatalf("after a failure the page is listed again: %v, %d calls", err, lists())
 	}
 }

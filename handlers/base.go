@@ -7,12 +7,15 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
 )
 
@@ -38,12 +41,38 @@ type Base struct {
 	Nav      []NavEntry
 	Audit    Auditor
 	Log      *slog.Logger
+	// Systems gives the latest state of the watched systems; Reads names
+	// the systems each screen (by navigation key) reads.
+	Systems Snapshotter
+	Reads   map[string][]string
 }
 
-const sessionKey = "atum.session"
+// ScreenReads names the systems each screen reads, by navigation key.
+var ScreenReads = map[string][]string{
+	"connections": {"postgres", "platform", "pgbouncer"},
+	"cache":       {"postgres", "redis"},
+	"switches":    {"postgres"},
+	"queues":      {"postgres", "qstash"},
+	"accounts":    {"platform", "postgres", "redis"},
+	"fleet":       {"postgres", "fly"},
+	"audit":       {"postgres"},
+	"operators":   {"postgres"},
+}
+
+const (
+	sessionKey      = "atum.session"
+	staleSessionKey = "atum.session.checked"
+)
 
 // SetSession stores the signed-in operator's session on the request.
 func SetSession(c echo.Context, s *auth.Session) { c.Set(sessionKey, s) }
+
+// SetStaleSession stores a session that could not be checked now because
+// the console's database does not answer; it was last checked at.
+func SetStaleSession(c echo.Context, s *auth.Session, at time.Time) {
+	c.Set(sessionKey, s)
+	c.Set(staleSessionKey, at)
+}
 
 // CurrentSession returns the signed-in operator's session, or nil.
 func CurrentSession(c echo.Context) *auth.Session {
@@ -55,9 +84,14 @@ func CurrentSession(c echo.Context) *auth.Session {
 // navigation entry active.
 func (b *Base) Page(c echo.Context, title, active string) views.Page {
 	p := views.Page{Title: title, Active: active, Env: b.Env, Version: b.Version}
+	if at, ok := c.Get(staleSessionKey).(time.Time); ok {
+		p.Degraded = "The console's own database is not answering, so your session was not checked now (last checked " +
+			Ago(at, time.Now()) + "). Pages show what this console instance still has in memory; actions are refused until it answers."
+	}
 	if b.Identity != nil {
 		p.DB = b.Identity()
 	}
+	p.Reads = b.reads(active)
 	if s := CurrentSession(c); s != nil {
 		a := s.Account
 		p.User = &views.Operator{ID: a.ID, Email: a.Email, Role: string(a.Role)}
@@ -68,6 +102,36 @@ func (b *Base) Page(c echo.Context, title, active string) views.Page {
 		}
 	}
 	return p
+}
+
+// reads is the state of the systems screen active reads, configured ones
+// only.
+func (b *Base) reads(active string) []views.Tile {
+	keys := b.Reads[active]
+	if b.Systems == nil || len(keys) == 0 {
+		return nil
+	}
+	now := time.Now()
+	var out []views.Tile
+	for _, st := range b.Systems.Snapshot() {
+		if st.State != watch.NotConfigured && slices.Contains(keys, st.Key) {
+			out = append(out, Tile(st, now))
+		}
+	}
+	return out
+}
+
+// System returns the latest state of one watched system.
+func (b *Base) System(key string) (watch.Status, bool) {
+	if b.Systems == nil {
+		return watch.Status{}, false
+	}
+	for _, st := range b.Systems.Snapshot() {
+		if st.Key == key {
+			return st, true
+		}
+	}
+	return watch.Status{}, false
 }
 
 // Render writes a templ component with status. It renders into a buffer

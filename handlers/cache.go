@@ -14,6 +14,7 @@ import (
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/switches"
+	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
 )
 
@@ -167,6 +168,10 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time) views.Redi
 		v.Err = err.Error()
 	default:
 		v.Sampled = Ago(srv.At, now)
+		if st, ok := h.System("redis"); ok && st.State == watch.Failing {
+			v.Sampled = "not sampled: Redis is unreachable; the figures below are the last ones, sampled " + Ago(srv.At, now)
+			v.Err = "Redis is unreachable (" + lastAnswered(st.LastOK, now) + "): " + st.Err
+		}
 		v.OpsPerSec, v.KeyspaceHits, v.KeyspaceMisses = srv.OpsPerSec, srv.KeyspaceHits, srv.KeyspaceMisses
 		v.ConnectedClients, v.CommandsTotal, v.UsedMemory = srv.ConnectedClients, srv.TotalCommands, bytesText(srv.UsedMemory)
 		if n := srv.KeyspaceHits + srv.KeyspaceMisses; n > 0 {

@@ -3,8 +3,11 @@ package handlers
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +30,8 @@ type Login struct {
 	Store   LoginStore
 	Cookies Cookies
 	MaxAge  time.Duration
+
+	refused refusals
 }
 
 // Form shows the sign-in form.
@@ -49,14 +54,23 @@ func (h *Login) Submit(c echo.Context) error {
 	ctx := c.Request().Context()
 	acct, err := h.Store.Authenticate(ctx, email, password, c.RealIP())
 	var throttled *auth.ThrottledError
+	var busy *auth.BusyError
 	switch {
 	case errors.As(err, &throttled):
-		return h.fail(c, http.StatusTooManyRequests, email, next, capitalize(throttled.Error())+".", "throttled_by_"+strings.ReplaceAll(throttled.By, " ", "_"))
+		retryAfter(c, throttled.RetryAfter)
+		return h.fail(c, http.StatusTooManyRequests, email, next, capitalize(throttled.Error())+".", "throttled_by_"+throttled.Scope)
+	case errors.As(err, &busy):
+		retryAfter(c, busy.RetryAfter)
+		status, code := http.StatusServiceUnavailable, "busy"
+		if busy.PerAddress {
+			status, code = http.StatusTooManyRequests, "busy_address"
+		}
+		return h.fail(c, status, email, next, capitalize(busy.Error())+".", code)
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
 		return h.fail(c, http.StatusUnauthorized, email, next, "Wrong email or password.", reasonCode(err))
 	case err != nil:
 		h.Log.Error("sign-in failed", "error", err)
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "The console's database is unreachable, so nobody can sign in right now. Try again shortly.")
+		return Unavailable("the console's database", err)
 	}
 	if old := h.Cookies.Token(c); old != "" {
 		_ = h.Store.EndSession(ctx, old) // never reuse a session id across a sign-in
@@ -72,10 +86,72 @@ func (h *Login) Submit(c echo.Context) error {
 }
 
 func (h *Login) fail(c echo.Context, status int, email, next, msg, code string) error {
-	_ = h.Record(c, audit.Entry{Operator: auth.NormalizeEmail(clipString(email, 320)), Action: "login",
-		Target: "operator:" + auth.NormalizeEmail(clipString(email, 320)), Result: audit.Failure,
-		Details: map[string]any{"reason": code}})
+	who := AuditEmail(email)
+	details := map[string]any{"reason": code}
+	record := true
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		// Refused without a password check: audited once a minute per
+		// address and reason, so a flood neither fills the log nor keeps
+		// the database busy.
+		var before int
+		record, before = h.refused.note(c.RealIP()+" "+code, time.Now())
+		if before > 0 {
+			details["refused_before_unaudited"] = before
+		}
+	}
+	if record {
+		_ = h.Record(c, audit.Entry{Operator: who, Action: "login", Target: "operator:" + who, Result: audit.Failure, Details: details})
+	}
 	return Render(c, status, views.LoginPage(h.Page(c, "Sign in", ""), views.Login{Email: email, Error: msg, Next: next}))
+}
+
+// refusals counts sign-ins refused without a password check, by address
+// and reason, to audit one per minute with the count of those before.
+type refusals struct {
+	mu   sync.Mutex
+	seen map[string]*refusalCount
+}
+
+type refusalCount struct {
+	at      time.Time
+	skipped int
+}
+
+// note reports whether this refusal is to be audited and how many of its
+// kind went unaudited before it.
+func (r *refusals) note(key string, now time.Time) (record bool, before int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil || len(r.seen) > 10000 {
+		r.seen = map[string]*refusalCount{}
+	}
+	rc, ok := r.seen[key]
+	if !ok || now.Sub(rc.at) >= time.Minute {
+		before := 0
+		if ok {
+			before = rc.skipped
+		}
+		r.seen[key] = &refusalCount{at: now}
+		return true, before
+	}
+	rc.skipped++
+	return false, 0
+}
+
+// AuditEmail is what the audit log keeps of a typed email: the normalised
+// address when it is one, otherwise only that it was not one (people type
+// their password into the email field).
+func AuditEmail(email string) string {
+	e, err := auth.ValidateEmail(clipString(email, 320))
+	if err != nil {
+		return "(not an email address)"
+	}
+	return e
+}
+
+// retryAfter tells the client when to try again (whole seconds, at least 1).
+func retryAfter(c echo.Context, d time.Duration) {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
 }
 
 // Logout ends the session (POST only) and returns to the sign-in form.

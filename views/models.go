@@ -21,6 +21,12 @@ type Page struct {
 	Flash Flash
 	// Version is the console's build version.
 	Version string
+	// Degraded, when set, says above the content that the console itself
+	// is running without its database (the session was checked earlier).
+	Degraded string
+	// Reads is the latest state of each system the page reads, shown
+	// above the content so a page is honest about what it could not see.
+	Reads []Tile
 }
 
 // Flash is a one-line message with a kind: "ok", "error" or "" for none.
@@ -154,6 +160,25 @@ type Operators struct {
 	// NewEmail and NewRole keep the add form's values after an error.
 	NewEmail string
 	NewRole  string
+	// Throttles are the sign-in throttles counting now; ThrottleErr says
+	// why they could not be read.
+	Throttles   []ThrottleRow
+	ThrottleErr string
+}
+
+// ThrottleRow is one sign-in throttle counter on the Operators page.
+type ThrottleRow struct {
+	// Scope is "address", "account_address" or "account"; ScopeLabel says
+	// it in words.
+	Scope      string
+	ScopeLabel string
+	Email      string
+	Address    string
+	Failures   int
+	// State is "blocking until 12:34:56Z" or "counting".
+	State       string
+	Blocking    bool
+	LastFailure string
 }
 
 // ErrorPage is a full-page error.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/atum/ops-console/internal/accounts"
+	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/sim"
 )
@@ -84,7 +85,10 @@ func TestAccountLookupAndDiagnosis(t *testing.T) {
 	if resp := h.post(admin, "/accounts/tenants/"+tenantID+"/protection", url.Values{"protect": {"true"}, "reason": {"real customer"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("protect: %d", resp.StatusCode)
 	}
-	if ev := h.events("account.protect"); len(ev) != 1 || ev[0].Reason != "real customer" {
+	// Newest first: the result, the intent written before acting, and the
+	// refused attempt without a reason.
+	if ev := h.events("account.protect"); len(ev) != 3 || ev[0].Reason != "real customer" || ev[0].Result != audit.Success ||
+		ev[1].Result != audit.Intent || ev[2].Result != audit.Failure {
 		t.Fatalf("protect audit = %+v", ev)
 	}
 	if v := h.operator("viewer@atum.io", auth.Viewer); h.get(v, "/accounts").StatusCode != http.StatusForbidden {

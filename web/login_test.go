@@ -88,14 +88,17 @@ func TestLoginThrottleAnswers429(t *testing.T) {
 	if _, err := h.store.CreateOperator(context.Background(), "t@atum.io", auth.Admin, password, false); err != nil {
 		t.Fatal(err)
 	}
-	for range auth.MaxAccountFailures {
+	for range auth.MaxAccountAddressFailures {
 		h.post(h.client(), "/login", url.Values{"email": {"t@atum.io"}, "password": {"guess"}}).Body.Close()
 	}
 	resp := h.post(h.client(), "/login", url.Values{"email": {"t@atum.io"}, "password": {password}})
 	if b := body(resp); resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(b, "try again in 15 minutes") {
-		t.Fatalf("after %d failures: %d", auth.MaxAccountFailures, resp.StatusCode)
+		t.Fatalf("after %d failures: %d", auth.MaxAccountAddressFailures, resp.StatusCode)
 	}
-	if ev := h.events("login"); !strings.Contains(ev[0].DetailsJSON, "throttled_by_account") {
+	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("a throttled sign-in says no Retry-After (%q)", ra)
+	}
+	if ev := h.events("login"); !strings.Contains(ev[0].DetailsJSON, "throttled_by_account_address") {
 		t.Fatalf("throttled login not audited as such: %s", ev[0].DetailsJSON)
 	}
 }

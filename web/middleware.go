@@ -1,6 +1,9 @@
 package web
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,7 +49,7 @@ func securityHeaders(cookies handlers.Cookies) echo.MiddlewareFunc {
 }
 
 // requestLogger logs one line per request with slog.
-func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
+func requestLogger(log *slog.Logger, redact func(string) string) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRequestID: true,
 		LogRemoteIP: true, HandleError: true,
@@ -60,8 +63,11 @@ func requestLogger(log *slog.Logger) echo.MiddlewareFunc {
 			attrs := []slog.Attr{slog.String("method", v.Method), slog.String("path", v.URIPath),
 				slog.Int("status", v.Status), slog.Duration("latency", v.Latency),
 				slog.String("request_id", v.RequestID), slog.String("client_ip", v.RemoteIP)}
+			if theirs, ok := c.Get(clientRequestIDKey).(string); ok {
+				attrs = append(attrs, slog.String("client_request_id", theirs))
+			}
 			if v.Error != nil && v.Status >= 500 {
-				attrs = append(attrs, slog.String("error", v.Error.Error()))
+				attrs = append(attrs, slog.String("error", redact(v.Error.Error())))
 			}
 			log.LogAttrs(c.Request().Context(), level, "request", attrs...)
 			return nil
@@ -106,9 +112,16 @@ func isInfra(path string) bool {
 	return path == "/healthz" || path == "/readyz" || path == "/static/*"
 }
 
+// SessionBudget bounds the session check of one request.
+const SessionBudget = 400 * time.Millisecond
+
 // loadSession attaches the operator's session to the request when the
-// cookie carries a live one. It never refuses: requireRole does.
-func loadSession(store SessionStore, cookies handlers.Cookies, idle time.Duration, log *slog.Logger) echo.MiddlewareFunc {
+// cookie carries a live one. It never refuses a live session: requireRole
+// does. The check runs under SessionBudget; when the console's database
+// does not answer, a GET may go on with the session this instance checked
+// within StaleSessionFor (marked on the page), and anything else gets a
+// 503 naming the database. The sign-in form never waits on the database.
+func loadSession(store SessionStore, mem *sessionMemory, cookies handlers.Cookies, idle time.Duration, log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if isInfra(c.Path()) {
@@ -118,23 +131,75 @@ func loadSession(store SessionStore, cookies handlers.Cookies, idle time.Duratio
 			if token == "" {
 				return next(c)
 			}
-			s, err := store.Session(c.Request().Context(), token, idle)
+			read := c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead
+			if c.Path() == "/login" && read {
+				if s, _, ok := mem.recall(token); ok {
+					handlers.SetSession(c, &s)
+				}
+				return next(c)
+			}
+			ctx, cancel := context.WithTimeout(c.Request().Context(), SessionBudget)
+			s, err := store.Session(ctx, token, idle)
+			cancel()
 			switch {
 			case err == nil:
+				mem.remember(token, s)
 				handlers.SetSession(c, &s)
 			case errors.Is(err, auth.ErrNoSession):
+				mem.forget(token)
 				cookies.Clear(c)
 			default:
 				log.Warn("session lookup failed", "path", c.Path(), "error", err)
+				if s, at, ok := mem.recall(token); ok && read {
+					handlers.SetStaleSession(c, &s, at)
+					return next(c)
+				}
 				if c.Path() != "/login" {
-					return echo.NewHTTPError(http.StatusServiceUnavailable,
-						"The console's own database is unreachable, so your session cannot be checked. The Overview comes back by itself when it answers; /readyz shows the state.")
+					return handlers.Unavailable("the console's own database",
+						fmt.Errorf("your session cannot be checked (%w); the console comes back by itself when it answers, and /readyz shows the state", err))
 				}
 			}
 			return next(c)
 		}
 	}
 }
+
+// requestBudget runs each request under its route's time budget: every
+// query, Redis command and API call the handler makes ends by then, and
+// the error page renders in what is left of the page's 1.5 s.
+func requestBudget(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
+	}
+}
+
+// requestID gives every request an id of the console's own, in the
+// response header, the logs and the audit log. An incoming X-Request-Id
+// is never used (an audit row's request id cannot be forged); it is kept
+// apart as the client's id in the request log.
+func requestID() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if theirs := req.Header.Get(echo.HeaderXRequestID); theirs != "" {
+				c.Set(clientRequestIDKey, clipName(theirs))
+			}
+			b := make([]byte, 12)
+			_, _ = rand.Read(b)
+			id := hex.EncodeToString(b)
+			req.Header.Set(echo.HeaderXRequestID, id)
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			return next(c)
+		}
+	}
+}
+
+const clientRequestIDKey = "atum.client_request_id"
 
 // requireRole refuses a request without a session (a redirect to the
 // login form for GET, 401 otherwise) or whose operator's role is below
@@ -144,7 +209,7 @@ func requireRole(base *handlers.Base, min auth.Role) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			s := handlers.CurrentSession(c)
 			if s == nil {
-				if c.Request().Method == http.MethodGet {
+				if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
 					return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 				}
 				return echo.NewHTTPError(http.StatusUnauthorized, "sign in first")
@@ -159,33 +224,64 @@ func requireRole(base *handlers.Base, min auth.Role) echo.MiddlewareFunc {
 	}
 }
 
-// errorHandler renders errors as the error page (JSON for /readyz-style
-// clients is not needed: every API route answers its own JSON).
-func errorHandler(base *handlers.Base, log *slog.Logger) echo.HTTPErrorHandler {
+// errorHandler renders errors as the error page. A system that did not
+// answer is a 503 naming it; a value Postgres refused is a 400.
+func errorHandler(base *handlers.Base, log *slog.Logger, redact func(string) string) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		status, msg := http.StatusInternalServerError, "Something went wrong; the error was logged with the request id."
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			status = he.Code
-			if m, ok := he.Message.(string); ok {
-				msg = m
-			} else {
-				msg = http.StatusText(status)
+		status, msg := classify(err)
+		if status >= 500 {
+			log.Error("request failed", "path", c.Path(), "status", status,
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error", redact(err.Error()))
+		}
+		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+			if c.Response().Header().Get("Retry-After") == "" {
+				c.Response().Header().Set("Retry-After", "5")
 			}
-		} else {
-			log.Error("request failed", "path", c.Path(), "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "error", err)
 		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(status)
 			return
 		}
-		if rerr := base.RenderError(c, status, msg); rerr != nil {
+		if rerr := base.RenderError(c, status, redact(msg)); rerr != nil {
 			log.Error("render error page", "error", rerr)
 		}
 	}
+}
+
+// classify turns a handler's error into a status and a message for the
+// person looking.
+func classify(err error) (int, string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		if m, ok := he.Message.(string); ok {
+			return he.Code, m
+		}
+		return he.Code, http.StatusText(he.Code)
+	}
+	var ue *handlers.UnavailableError
+	switch {
+	case errors.As(err, &ue) && handlers.IsUnreachable(ue.Err):
+		return http.StatusServiceUnavailable, capitalizeFirst(ue.System) + " is unreachable or did not answer in time, so this page cannot be shown now. " +
+			"It comes back by itself when the system answers; the Overview and /readyz show each system's state."
+	case errors.As(err, &ue):
+		return http.StatusServiceUnavailable, capitalizeFirst(ue.System) + " failed: " + ue.Err.Error()
+	case handlers.IsBadInput(err):
+		return http.StatusBadRequest, "The database refused a value of this request as invalid; check the filters and try again."
+	case handlers.IsUnreachable(err):
+		return http.StatusServiceUnavailable, "The console's own database is unreachable or did not answer in time, so this page cannot be shown now. " +
+			"It comes back by itself when the database answers; the Overview and /readyz show each system's state."
+	}
+	return http.StatusInternalServerError, "Something went wrong; the error was logged with the request id."
+}
+
+func capitalizeFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // staticHandler serves the embedded assets with a short cache lifetime.

@@ -12,6 +12,10 @@ import (
 	"github.com/atum/ops-console/static"
 )
 
+// LoginBudget is the sign-in's time budget: a wait for a hashing slot,
+// the throttle, one argon2id hash and the session, or a clear refusal.
+const LoginBudget = 1400 * time.Millisecond
+
 // Route is one entry of the console's URL surface.
 type Route struct {
 	Method string
@@ -23,6 +27,8 @@ type Route struct {
 	NavKey   string
 	NavLabel string
 	Handler  echo.HandlerFunc
+	// Budget is the request's time budget; zero means PageBudget.
+	Budget time.Duration
 }
 
 // routes is the whole URL surface of the console, in one place.
@@ -42,6 +48,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		Regions: d.QStashRegions, Sampler: d.QStashSampler,
 		Purger: d.Purger, Background: d.Background}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
+	throttles := &handlers.Throttles{Base: base, Store: d.Sessions}
 	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))
 
 	get, post := http.MethodGet, http.MethodPost
@@ -49,7 +56,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: get, Path: "/healthz", Public: true, Handler: health.Live},
 		{Method: get, Path: "/readyz", Public: true, Handler: health.Readiness},
 		{Method: get, Path: "/login", Public: true, Handler: login.Form},
-		{Method: post, Path: "/login", Public: true, Handler: login.Submit},
+		{Method: post, Path: "/login", Public: true, Handler: login.Submit, Budget: LoginBudget},
 		{Method: get, Path: "/static/*", Public: true, Handler: assets},
 
 		{Method: post, Path: "/logout", Role: auth.Viewer, Handler: login.Logout},
@@ -62,13 +69,13 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: queues.List},
 		{Method: get, Path: "/queues/dlq/:id", Role: auth.Viewer, Handler: queues.Message},
 		{Method: post, Path: "/queues/dlq/:id/retry", Role: auth.Operator, Handler: queues.Retry},
-		{Method: post, Path: "/queues/dlq/retry", Role: auth.Operator, Handler: queues.RetrySelected},
-		{Method: post, Path: "/queues/purges", Role: auth.Operator, Handler: queues.Preview},
+		{Method: post, Path: "/queues/dlq/retry", Role: auth.Operator, Handler: queues.RetrySelected, Budget: 15 * time.Second},
+		{Method: post, Path: "/queues/purges", Role: auth.Operator, Handler: queues.Preview, Budget: time.Minute},
 		{Method: get, Path: "/queues/purges/:id", Role: auth.Viewer, Handler: queues.ShowPurge},
 		{Method: post, Path: "/queues/purges/:id/confirm", Role: auth.Operator, Handler: queues.Confirm},
 		{Method: post, Path: "/queues/purges/:id/discard", Role: auth.Operator, Handler: queues.Discard},
 		{Method: post, Path: "/queues/purges/:id/resume", Role: auth.Operator, Handler: queues.Resume},
-		{Method: post, Path: "/queues/purges/:id/undo", Role: auth.Operator, Handler: queues.Undo},
+		{Method: post, Path: "/queues/purges/:id/undo", Role: auth.Operator, Handler: queues.Undo, Budget: time.Minute},
 		{Method: get, Path: "/accounts", Role: auth.Support, NavKey: "accounts", NavLabel: "Accounts", Handler: accts.Search},
 		{Method: get, Path: "/accounts/users/:id", Role: auth.Support, Handler: accts.User},
 		{Method: get, Path: "/accounts/tenants/:id", Role: auth.Support, Handler: accts.Tenant},
@@ -77,12 +84,13 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: fleet.Show},
 		{Method: get, Path: "/fleet/machines/:id", Role: auth.Viewer, Handler: fleet.Machine},
 		{Method: get, Path: "/audit", Role: auth.Operator, NavKey: "audit", NavLabel: "Audit", Handler: auditLog.List},
-		{Method: get, Path: "/audit.csv", Role: auth.Operator, Handler: auditLog.Export},
+		{Method: get, Path: "/audit.csv", Role: auth.Operator, Handler: auditLog.Export, Budget: 15 * time.Second},
 		{Method: get, Path: "/operators", Role: auth.Admin, NavKey: "operators", NavLabel: "Operators", Handler: ops.List},
 		{Method: post, Path: "/operators", Role: auth.Admin, Handler: ops.Create},
 		{Method: post, Path: "/operators/:id/role", Role: auth.Admin, Handler: ops.SetRole},
 		{Method: post, Path: "/operators/:id/disable", Role: auth.Admin, Handler: ops.Disable},
 		{Method: post, Path: "/operators/:id/enable", Role: auth.Admin, Handler: ops.Enable},
 		{Method: post, Path: "/operators/:id/sessions/end", Role: auth.Admin, Handler: ops.EndSessions},
+		{Method: post, Path: "/operators/throttles/clear", Role: auth.Admin, Handler: throttles.Clear},
 	}
 }

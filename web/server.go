@@ -3,6 +3,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 type SessionStore interface {
 	handlers.LoginStore
 	handlers.OperatorStore
+	handlers.ThrottleStore
 	Session(ctx context.Context, token string, idle time.Duration) (auth.Session, error)
 }
 
@@ -89,6 +91,10 @@ type Deps struct {
 	LookupReasonRequired bool
 	AccountFleet         func() *accounts.Fleet
 
+	// Redact removes configured secrets from text bound for a page or a
+	// log line.
+	Redact func(string) string
+
 	TrustFlyClientIP bool
 	AlwaysSecure     bool
 	SessionIdle      time.Duration
@@ -107,24 +113,36 @@ func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = clientIP(d.TrustFlyClientIP)
+	if d.Redact == nil {
+		d.Redact = func(s string) string { return s }
+	}
+	mem := newSessionMemory()
+	d.Sessions = forgetfulStore{SessionStore: d.Sessions, mem: mem}
 
 	cookies := handlers.Cookies{AlwaysSecure: d.AlwaysSecure, TrustProxyProto: d.TrustFlyClientIP}
-	base := &handlers.Base{Env: d.Env, Version: d.Version, Identity: d.Identity, Audit: d.Audit, Log: d.Log}
-	e.HTTPErrorHandler = errorHandler(base, d.Log)
-
-	e.Use(middleware.Recover())
-	e.Use(middleware.RequestID())
-	e.Use(requestLogger(d.Log))
-	e.Use(securityHeaders(cookies))
-	e.Use(middleware.BodyLimit("1M"))
-	e.Use(middleware.ContextTimeout(30 * time.Second))
-	e.Use(echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
-	e.Use(schemaGate(d.SchemaErr))
-	e.Use(touch(d.Activity))
-	e.Use(loadSession(d.Sessions, cookies, d.SessionIdle, d.Log))
+	base := &handlers.Base{Env: d.Env, Version: d.Version, Identity: d.Identity, Audit: d.Audit, Log: d.Log,
+		Systems: d.Systems, Reads: handlers.ScreenReads}
+	e.HTTPErrorHandler = errorHandler(base, d.Log, d.Redact)
 
 	s := &Server{Echo: e}
 	s.Routes = routes(d, base, cookies)
+	budgets := map[string]time.Duration{}
+	for _, r := range s.Routes {
+		budgets[r.Method+" "+r.Path] = cmp.Or(r.Budget, PageBudget)
+	}
+
+	e.Use(middleware.Recover())
+	e.Use(requestID())
+	e.Use(requestLogger(d.Log, d.Redact))
+	e.Use(securityHeaders(cookies))
+	e.Use(middleware.BodyLimit("1M"))
+	e.Use(budget(budgets))
+	e.Use(echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
+	e.Use(schemaGate(d.SchemaErr))
+	e.Use(touch(d.Activity))
+	e.Use(loadSession(d.Sessions, mem, cookies, d.SessionIdle, d.Log))
+	e.Use(checkInput(base))
+
 	for _, r := range s.Routes {
 		if r.Role != "" {
 			base.Nav = appendNav(base.Nav, r)
@@ -134,8 +152,33 @@ func New(d Deps) *Server {
 			mw = append(mw, requireRole(base, r.Role))
 		}
 		e.Add(r.Method, r.Path, r.Handler, mw...)
+		if r.Method == http.MethodGet {
+			e.Add(http.MethodHead, r.Path, r.Handler, mw...)
+		}
 	}
 	return s
+}
+
+// PageBudget is the time budget of a request whose route sets none: the
+// session check and the handler's every query, command and call end by
+// then, and the error page renders well within the page's 1.5 s.
+const PageBudget = 1300 * time.Millisecond
+
+// budget runs each request under its route's time budget (HEAD as GET).
+func budget(budgets map[string]time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			method := c.Request().Method
+			if method == http.MethodHead {
+				method = http.MethodGet
+			}
+			d, ok := budgets[method+" "+c.Path()]
+			if !ok {
+				d = PageBudget
+			}
+			return requestBudget(d)(next)(c)
+		}
+	}
 }
 
 func appendNav(nav []handlers.NavEntry, r Route) []handlers.NavEntry {

@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,11 @@ type Store struct {
 	PlatformURL string
 	// Environment is the console's own ENVIRONMENT.
 	Environment string
+	// RedisSkip, when set, says why Redis must not be asked now (the
+	// switch is on, Redis is known down), or "" when it may.
+	RedisSkip func(ctx context.Context) string
+	// RedisTimeout bounds the cache-entry check; default 300 ms.
+	RedisTimeout time.Duration
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -37,13 +43,19 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // IsUUID reports whether s is a UUID.
 func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 
+// MaxQueryBytes is the longest search accepted (an email's maximum).
+const MaxQueryBytes = 320
+
 // Search finds users and tenants: by id (a UUID), by email when q has an
 // "@" (case- and space-insensitive, exact matches first, then prefix),
 // else by tenant slug or name prefix and user email prefix.
 func (s *Store) Search(ctx context.Context, q string, limit int) ([]Hit, error) {
 	q = strings.TrimSpace(q)
-	if q == "" || len(q) > 320 {
+	if q == "" {
 		return nil, nil
+	}
+	if len(q) > MaxQueryBytes {
+		return nil, fmt.Errorf("the search is %d bytes long; at most %d are accepted", len(q), MaxQueryBytes)
 	}
 	if limit <= 0 || limit > 100 {
 		limit = 50
@@ -188,6 +200,13 @@ func (s *Store) cacheEntry(ctx context.Context, t Tenant) CacheEntry {
 	if s.Redis == nil {
 		return CacheEntry{Err: "Redis is not configured"}
 	}
+	if s.RedisSkip != nil {
+		if why := s.RedisSkip(ctx); why != "" {
+			return CacheEntry{Err: "not checked: " + why}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(s.RedisTimeout, 300*time.Millisecond))
+	defer cancel()
 	e := CacheEntry{Checked: true}
 	raw, err := s.Redis.Get(ctx, CacheKey(t.Slug)).Bytes()
 	if errors.Is(err, redis.Nil) {

@@ -98,21 +98,25 @@ func TestAuthenticateAndThrottle(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "nobody@atum.io", "whatever", "10.0.0.1"); !errors.Is(err, auth.ErrBadCredentials) {
 		t.Errorf("unknown account: %v", err)
 	}
-	for i := range auth.MaxAccountFailures {
+	for i := range auth.MaxAccountAddressFailures {
 		if _, err := s.Authenticate(ctx, "op@atum.io", "wrong", "10.0.0.2"); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
 	var te *auth.ThrottledError
-	if _, err := s.Authenticate(ctx, "op@atum.io", "the right password", "10.0.0.3"); !errors.As(err, &te) || te.By != "account" {
-		t.Fatalf("after %d failures the right password gave %v, want account throttle", auth.MaxAccountFailures, err)
+	if _, err := s.Authenticate(ctx, "op@atum.io", "the right password", "10.0.0.2"); !errors.As(err, &te) || te.Scope != auth.ScopeAccountAddress {
+		t.Fatalf("after %d failures from one address the right password gave %v, want the account-and-address throttle", auth.MaxAccountAddressFailures, err)
 	}
-	// Per client IP: many accounts tried from one address.
-	for i := range auth.MaxClientIPFailures {
+	// The attacker's failures do not lock the real person out elsewhere.
+	if _, err := s.Authenticate(ctx, "op@atum.io", "the right password", "10.0.0.3"); err != nil {
+		t.Fatalf("from another address: %v", err)
+	}
+	// Per client address: many accounts tried from one address.
+	for i := range auth.MaxAddressFailures {
 		_, _ = s.Authenticate(ctx, "spray"+string(rune('a'+i))+"@atum.io", "x", "10.9.9.9")
 	}
-	if _, err := s.Authenticate(ctx, "someone@atum.io", "x", "10.9.9.9"); !errors.As(err, &te) || te.By != "client IP" {
-		t.Fatalf("password spraying from one IP: %v, want client IP throttle", err)
+	if _, err := s.Authenticate(ctx, "someone@atum.io", "x", "10.9.9.9"); !errors.As(err, &te) || te.Scope != auth.ScopeAddress {
+		t.Fatalf("password spraying from one address: %v, want the address throttle", err)
 	}
 }
 

@@ -27,12 +27,14 @@ var (
 // Store keeps operators, sessions and login attempts in schema ops.
 type Store struct {
 	pool *pgxpool.Pool
+	gate *Gate
 	// AllowDemo lets demo operators sign in; true only in demo mode.
 	AllowDemo bool
 }
 
-// NewStore returns a Store over the console's own database.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// NewStore returns a Store over the console's own database, hashing
+// passwords under a gate sized to the machine.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, gate: NewGate()} }
 
 // Account is an operator account as the console shows it.
 type Account struct {

@@ -115,5 +115,9 @@ func (s *Store) Prune(ctx context.Context, keep time.Duration) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM ops.login_attempts WHERE at < now() - $1::interval`, keep.String()); err != nil {
 		return fmt.Errorf("auth: prune login attempts: %w", err)
 	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM ops.login_throttles WHERE window_start < now() - $1::interval
+		AND COALESCE(last_failure_at, window_start) < now() - $1::interval`, ThrottleWindow.String()); err != nil {
+		return fmt.Errorf("auth: prune login throttles: %w", err)
+	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,19 +61,30 @@ type app struct {
 	alertMu    sync.Mutex
 	alertAt    time.Time
 	alertCache []views.Alert
+	alertErr   string
+	alertBusy  bool
+	alertDone  chan struct{}
 }
+
+// Server-side limits of the serving pools: no page waits this long (the
+// requests' own deadlines are shorter), and background work that would is
+// better cut off than left holding a connection or a lock.
+const (
+	statementTimeout = 10 * time.Second
+	lockTimeout      = 2 * time.Second
+)
 
 // newApp opens (lazily) every configured system. Nothing here needs an
 // upstream to be up.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	var err error
-	if a.pool, err = store.Open(ctx, cfg.DatabaseURL, 10); err != nil {
+	if a.pool, err = store.OpenBounded(ctx, cfg.DatabaseURL, 10, statementTimeout, lockTimeout); err != nil {
 		return nil, err
 	}
 	a.platform = a.pool
 	if cfg.PlatformDatabaseURL != cfg.DatabaseURL {
-		if a.platform, err = store.Open(ctx, cfg.PlatformDatabaseURL, 4); err != nil {
+		if a.platform, err = store.OpenBounded(ctx, cfg.PlatformDatabaseURL, 4, statementTimeout, lockTimeout); err != nil {
 			a.pool.Close()
 			return nil, err
 		}
@@ -103,7 +115,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		a.close()
 		return nil, err
 	}
-	a.accounts = &accounts.Store{Platform: a.platform, Console: a.pool, Redis: a.redis, PlatformURL: cfg.PlatformDatabaseURL, Environment: cfg.Environment}
+	a.accounts = &accounts.Store{Platform: a.platform, Console: a.pool, Redis: a.redis, PlatformURL: cfg.PlatformDatabaseURL,
+		Environment: cfg.Environment, RedisSkip: a.redisSkip}
 	a.redisInf = &rediscache.Sampler{Console: a.pool, Client: a.redis, Interval: cfg.SampleInterval,
 		Suspended: func(ctx context.Context) (bool, error) {
 			s, err := a.switches.Get(ctx, switches.SuspendRedis)
@@ -300,14 +313,81 @@ func (a *app) accountFleet() *accounts.Fleet {
 	return f
 }
 
+// redisSkip says why a page must not ask Redis now: SUSPEND_REDIS is on
+// (or its state cannot be read), or Redis is known to be down.
+func (a *app) redisSkip(ctx context.Context) string {
+	if st, ok := a.monitor.Get("redis"); ok && st.State == watch.Failing {
+		return "Redis is unreachable (last checked " + handlers.Ago(st.CheckedAt, time.Now()) + ")"
+	}
+	sw, err := a.switches.Get(ctx, switches.SuspendRedis)
+	switch {
+	case err != nil:
+		return "the SUSPEND_REDIS switch could not be read"
+	case sw.Enabled:
+		return "Redis is suspended (SUSPEND_REDIS is on)"
+	}
+	return ""
+}
+
+// alertsBudget bounds one computation of the Overview's alerts.
+const alertsBudget = 5 * time.Second
+
 // alerts lists Overview alerts beyond unreachable systems. They are
-// computed at most every 5 s, however many people look.
+// computed in the background at most every 5 s, however many people look;
+// a page never waits for them longer than firstAlertsWait, and while a
+// computation fails the last good list is shown with its age.
 func (a *app) alerts(ctx context.Context) []views.Alert {
 	a.alertMu.Lock()
-	defer a.alertMu.Unlock()
-	if time.Since(a.alertAt) < 5*time.Second {
-		return a.alertCache
+	stale := time.Since(a.alertAt) >= 5*time.Second
+	if stale && !a.alertBusy {
+		a.alertBusy = true
+		done := make(chan struct{})
+		a.alertDone = done
+		go a.refreshAlerts(done)
 	}
+	first, done := a.alertAt.IsZero(), a.alertDone
+	a.alertMu.Unlock()
+	if first && done != nil {
+		select {
+		case <-done:
+		case <-time.After(firstAlertsWait):
+		case <-ctx.Done():
+		}
+	}
+	a.alertMu.Lock()
+	defer a.alertMu.Unlock()
+	out := slices.Clone(a.alertCache)
+	if a.alertErr != "" {
+		out = append(out, views.Alert{Level: "warning", Href: "/", Text: a.alertErr})
+	}
+	return out
+}
+
+// firstAlertsWait is how long the first Overview waits for alerts.
+const firstAlertsWait = 500 * time.Millisecond
+
+func (a *app) refreshAlerts(done chan struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithTimeout(context.Background(), alertsBudget)
+	defer cancel()
+	out, err := a.computeAlerts(ctx)
+	a.alertMu.Lock()
+	defer a.alertMu.Unlock()
+	a.alertBusy = false
+	if err != nil {
+		if !a.alertAt.IsZero() {
+			a.alertErr = "Alerts could not be recomputed (" + a.redact(err.Error()) + "); those shown are from " + handlers.Ago(a.alertAt, time.Now())
+		} else {
+			a.alertErr = "Alerts could not be computed: " + a.redact(err.Error())
+		}
+		return
+	}
+	a.alertCache, a.alertAt, a.alertErr = out, time.Now(), ""
+}
+
+// computeAlerts evaluates every alert rule once; it fails when the rules'
+// data could not be read in time.
+func (a *app) computeAlerts(ctx context.Context) ([]views.Alert, error) {
 	out := handlers.ConnectionAlerts(ctx, a.sampler, a.budget())
 	out = append(out, handlers.SwitchAlerts(ctx, a.switches)...)
 	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, time.Now())...)
@@ -320,6 +400,8 @@ func (a *app) alerts(ctx context.Context) []views.Alert {
 		out = append(out, views.Alert{Level: "critical", Href: "/operators", Text: fmt.Sprintf(
 			"%d demo operator accounts exist in this %s database; they cannot sign in here, remove them", n, a.cfg.Environment)})
 	}
-	a.alertCache, a.alertAt = out, time.Now()
-	return out
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("the console's database did not answer within %s", alertsBudget)
+	}
+	return out, nil
 }

@@ -65,7 +65,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		Fleet: a.fleetReporter(), FlyApp: cfg.FlyAppName,
 		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
-		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, Redact: a.redact,
 	})
 	ln := opts.listener
 	if ln == nil {

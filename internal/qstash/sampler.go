@@ -20,9 +20,23 @@ const sampleLock = 0x71737461736800 // "qstash"
 // Snapshot is one region's queues as last listed.
 type Snapshot struct {
 	Region string
-	At     time.Time
-	Queues []Queue
-	Err    string
+	// At is when the latest listing was attempted; ListedAt when one last
+	// succeeded (zero if never). Queues are from ListedAt.
+	At       time.Time
+	ListedAt time.Time
+	Queues   []Queue
+	// Err is why the latest attempt failed, or "".
+	Err string
+}
+
+// result is the snapshot, failing with its error when the latest attempt
+// failed: a region stays failing while QStash stays down, whichever
+// console instance made the attempt.
+func (s Snapshot) result() (Snapshot, error) {
+	if s.Err != "" {
+		return s, errors.New(s.Err)
+	}
+	return s, nil
 }
 
 // TotalLag sums the queues' depth.
@@ -57,7 +71,7 @@ func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
 	until := s.backoff[region]
 	s.mu.Unlock()
 	if time.Now().Before(until) {
-		return s.Latest(ctx, region)
+		return s.latestResult(ctx, region)
 	}
 	var snap Snapshot
 	var sampled bool
@@ -69,12 +83,17 @@ func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("qstash: sample: %w", err)
 	}
 	if !sampled {
-		return s.Latest(ctx, region)
+		return s.latestResult(ctx, region)
 	}
-	if snap.Err != "" {
-		return snap, errors.New(snap.Err)
+	return snap.result()
+}
+
+func (s *Sampler) latestResult(ctx context.Context, region string) (Snapshot, error) {
+	snap, err := s.Latest(ctx, region)
+	if err != nil {
+		return snap, err
 	}
-	return snap, nil
+	return snap.result()
 }
 
 // sample lists the region's queues unless they were listed within the
@@ -97,19 +116,21 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, c *Client, reg
 	}
 	if err != nil {
 		snap.Err = err.Error()
-		// Keep the last good queues with the new error.
+		// Keep the last good queues, and when they were listed, with the
+		// new error.
 		if last, lerr := s.Latest(ctx, region); lerr == nil {
-			snap.Queues = last.Queues
+			snap.Queues, snap.ListedAt = last.Queues, last.ListedAt
 		}
 	} else {
-		snap.Queues = qs
+		snap.Queues, snap.ListedAt = qs, snap.At
 	}
 	doc, err := json.Marshal(snap.Queues)
 	if err != nil {
 		return snap, true, err
 	}
-	_, err = conn.Exec(ctx, `INSERT INTO ops.queue_snapshots (region, at, queues, error) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (region) DO UPDATE SET at = EXCLUDED.at, queues = EXCLUDED.queues, error = EXCLUDED.error`, region, snap.At, doc, snap.Err)
+	_, err = conn.Exec(ctx, `INSERT INTO ops.queue_snapshots (region, at, listed_at, queues, error) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (region) DO UPDATE SET at = EXCLUDED.at, listed_at = EXCLUDED.listed_at, queues = EXCLUDED.queues, error = EXCLUDED.error`,
+		region, snap.At, nullTime(snap.ListedAt), doc, snap.Err)
 	return snap, true, err
 }
 
@@ -120,7 +141,12 @@ var ErrNoSnapshot = errors.New("queues not listed yet")
 func (s *Sampler) Latest(ctx context.Context, region string) (Snapshot, error) {
 	snap := Snapshot{Region: region}
 	var doc []byte
-	err := s.Pool.QueryRow(ctx, `SELECT at, queues, error FROM ops.queue_snapshots WHERE region = $1`, region).Scan(&snap.At, &doc, &snap.Err)
+	var listed *time.Time
+	err := s.Pool.QueryRow(ctx, `SELECT at, listed_at, queues, error FROM ops.queue_snapshots WHERE region = $1`, region).
+		Scan(&snap.At, &listed, &doc, &snap.Err)
+	if listed != nil {
+		snap.ListedAt = *listed
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return snap, ErrNoSnapshot
 	}
@@ -128,4 +154,12 @@ func (s *Sampler) Latest(ctx context.Context, region string) (Snapshot, error) {
 		return snap, fmt.Errorf("qstash: latest queues: %w", err)
 	}
 	return snap, json.Unmarshal(doc, &snap.Queues)
+}
+
+// nullTime is nil for the zero time.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

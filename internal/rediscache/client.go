@@ -33,6 +33,9 @@ func NewClient(url string) (*redis.Client, error) {
 	opt.ReadTimeout = 3 * time.Second
 	opt.WriteTimeout = 3 * time.Second
 	opt.MaxRetries = -1 // 0 means the default of 3 retries in go-redis
+	// Callers' deadlines bound every command (a page gives Redis a few
+	// hundred milliseconds, not ReadTimeout).
+	opt.ContextTimeoutEnabled = true
 	// No maintenance-notification handshake on connect (one more command).
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	// Little on connect: Upstash bills every command, so no CLIENT SETNAME

@@ -18,8 +18,18 @@ import (
 const ApplicationName = "atum-console"
 
 // Open returns a pool for url without connecting: the console must start
-// while its database is down, and pgxpool reconnects by itself.
+// while its database is down, and pgxpool reconnects by itself. Its
+// statements have no server-side time limit (migrations, seeding).
 func Open(ctx context.Context, rawURL string, maxConns int32) (*pgxpool.Pool, error) {
+	return OpenBounded(ctx, rawURL, maxConns, 0, 0)
+}
+
+// OpenBounded is Open for serving: the server ends any statement running
+// longer than statement and any wait for a lock longer than lock (zero
+// leaves the server's default), so a statement the console gave up on
+// never keeps running or holding locks. Requests also carry context
+// deadlines; these are the server-side backstop.
+func OpenBounded(ctx context.Context, rawURL string, maxConns int32, statement, lock time.Duration) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(rawURL)
 	if err != nil {
 		return nil, errors.New("store: cannot parse the database URL (value not shown)")
@@ -32,6 +42,11 @@ func Open(ctx context.Context, rawURL string, maxConns int32) (*pgxpool.Pool, er
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
+	}
+	for name, d := range map[string]time.Duration{"statement_timeout": statement, "lock_timeout": lock} {
+		if _, set := cfg.ConnConfig.RuntimeParams[name]; d > 0 && !set {
+			cfg.ConnConfig.RuntimeParams[name] = fmt.Sprint(d.Milliseconds())
+		}
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -22,12 +22,14 @@ deps-browser:
 generate:
 	go tool templ generate
 
-# lint fails on unformatted code, vet findings, unformatted templates and
-# generated templ files that do not match their sources.
+# lint fails on unformatted code, vet findings, a go.mod or go.sum that
+# `go mod tidy` would change, unformatted templates and generated templ
+# files that do not match their sources.
 lint:
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
 	go tool templ fmt -fail .
 	@before=$$(cat $$(git ls-files --cached --others --exclude-standard '*_templ.go') | sha256sum); \
 	  go tool templ generate >/dev/null 2>&1 || { echo "templ generate failed"; exit 1; }; \

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/testenv"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -93,6 +94,13 @@ func inertBrowser(t *testing.T, h *harness, email, next, ready string) (context.
 	}
 	return ctx, func() {
 		t.Helper()
+		// Once the page has loaded, every image has loaded or failed, so
+		// a hostile onerror handler has run; the quiet period after it lets
+		// a dialog it opened reach the listener.
+		testenv.Eventually(t, 20*time.Second, func() bool {
+			state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState`))
+			return err == nil && state == "complete"
+		}, "the page never finished loading")
 		time.Sleep(300 * time.Millisecond)
 		injected, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main script, main img[src='x']").length`))
 		if err != nil || injected != 0 || dialogs.Load() != 0 {

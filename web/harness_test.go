@@ -148,15 +148,10 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	return h
 }
 
+// waitFor waits until cond holds; it fails the test after 20 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, cond, "condition not met")
 }
 
 // client returns an HTTP client with a cookie jar that does not follow

@@ -156,9 +156,13 @@ func TestFleetEndToEnd(t *testing.T) {
 	// Fly's errors may echo the token: it is scrubbed from tiles and logs.
 	fd.SetLatency(0)
 	fd.Force429(1000)
-	time.Sleep(6 * time.Second) // one more listing, answered 429
-	_, overview = get("/")
-	_, fleetAfter := get("/fleet")
+	// One more listing, answered 429, shows on the tile and the fleet page.
+	var fleetAfter string
+	testenv.Poll(30*time.Second, func() bool {
+		_, overview = get("/")
+		_, fleetAfter = get("/fleet")
+		return strings.Contains(overview, "HTTP 429") && strings.Contains(fleetAfter, "Authorization: Bearer xxxxx")
+	})
 	pages := overview + fleet + fleetAfter + conns + machine + account
 	if strings.Contains(pages, flyToken) || strings.Contains(stderr.String(), flyToken) {
 		t.Fatal("the Fly token appears in a page or a log line")

@@ -174,22 +174,22 @@ func TestReadPgBouncerSeesWaitingClients(t *testing.T) {
 		go func() { defer wg.Done(); _, _ = busy.Exec(ctx, `SELECT pg_sleep(3)`) }()
 	}
 	defer wg.Wait()
+	// While the first 20 sleep, the other clients wait and the oldest
+	// one's wait shows as maxwait.
 	var b neon.Bouncer
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	var waited, maxwait bool
+	testenv.Poll(5*time.Second, func() bool {
 		if b, err = neon.ReadPgBouncer(ctx, st.PgBouncerAdminURL()); err != nil {
 			t.Fatal(err)
 		}
-		if b.Waiting >= 5 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if b.Waiting < 5 || len(b.Pools) == 0 || len(b.Stats) == 0 {
+		waited = waited || b.Waiting >= 5 && len(b.Pools) > 0 && len(b.Stats) > 0
+		maxwait = maxwait || b.MaxWait > 0
+		return waited && maxwait
+	})
+	if !waited {
 		t.Fatalf("bouncer = %+v", b)
 	}
-	time.Sleep(300 * time.Millisecond)
-	if b, _ = neon.ReadPgBouncer(ctx, st.PgBouncerAdminURL()); b.MaxWait <= 0 {
+	if !maxwait {
 		t.Errorf("maxwait not read: %+v", b.Pools)
 	}
 }
@@ -217,6 +217,7 @@ func TestSamplerSamplesOnlyWhileActiveAndOncePerInterval(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Run(rctx) }()
 	}
+	// A quiet period: nothing may be read while nobody uses the console.
 	time.Sleep(700 * time.Millisecond)
 	if a.Reads()+b.Reads() != 0 {
 		t.Fatalf("sampled while nobody used the console: %d", a.Reads()+b.Reads())
@@ -224,18 +225,32 @@ func TestSamplerSamplesOnlyWhileActiveAndOncePerInterval(t *testing.T) {
 	mu.Lock()
 	active = true
 	mu.Unlock()
-	time.Sleep(2100 * time.Millisecond)
+	// Sample for at least 2.1 s, and until the instances read 5 times.
+	activeAt := time.Now()
+	if _, ok := testenv.Poll(30*time.Second, func() bool {
+		return time.Since(activeAt) >= 2100*time.Millisecond && a.Reads()+b.Reads() >= 5
+	}); !ok {
+		t.Fatalf("two instances read the platform %d times in %s at a 200 ms interval", a.Reads()+b.Reads(), time.Since(activeAt).Round(time.Millisecond))
+	}
 	cancel()
 	wg.Wait()
 	reads := a.Reads() + b.Reads()
-	// About 2.1 s / 200 ms ≈ 10 ticks; two instances must not double it.
-	if reads < 5 || reads > 13 {
-		t.Fatalf("two instances read the platform %d times in 2.1 s at a 200 ms interval", reads)
-	}
 	var rows int
 	// The last reading may be cut short by the cancellation and store nothing.
 	if err := console.QueryRow(ctx, `SELECT count(*) FROM ops.connection_samples`).Scan(&rows); err != nil || int64(rows) > reads || int64(rows) < reads-1 {
 		t.Fatalf("history rows = %d, reads = %d (%v)", rows, reads, err)
+	}
+	// About one reading per 200 ms tick: two instances must not double it.
+	// A reading waits until the last one is 0.8 intervals old, so stored
+	// readings are at least 160 ms apart however slow the machine is (give
+	// or take the microseconds the times are stored in).
+	var closest float64
+	if err := console.QueryRow(ctx, `SELECT COALESCE(extract(epoch FROM min(gap)), 3600)::float8 FROM
+		(SELECT at - lag(at) OVER (ORDER BY at) AS gap FROM ops.connection_samples) g`).Scan(&closest); err != nil {
+		t.Fatal(err)
+	}
+	if closest < 0.1599 {
+		t.Fatalf("two of %d readings %.0f ms apart at a 200 ms interval", rows, closest*1000)
 	}
 	snap, err := b.Latest(ctx)
 	if err != nil || snap.Limits.MaxConnections != 200 || snap.Planned != 95 {

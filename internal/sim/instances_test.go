@@ -456,7 +456,20 @@ func TestInstancesFollowTheKillSwitch(t *testing.T) {
 	for _, id := range all {
 		before[id] = s.Counters(id)
 	}
-	time.Sleep(2 * time.Second)
+	// Watch Redis for at least 2 s, and until every instance has looked
+	// tenants up from memory and Postgres meanwhile.
+	quiet := time.Now()
+	waitFor(30*time.Second, func() (bool, error) {
+		if time.Since(quiet) < 2*time.Second {
+			return false, nil
+		}
+		for _, id := range all {
+			if a := s.Counters(id); a.Misses <= before[id].Misses || a.MemoryHits <= before[id].MemoryHits {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 	if calls := commandCalls(t, ctx, rc); len(calls) != 0 {
 		t.Errorf("Redis commands while suspended: %v", calls)
 	}
@@ -484,8 +497,11 @@ func TestInstancesFollowTheKillSwitch(t *testing.T) {
 		t.Fatalf("SUSPEND_REDIS off not applied within 2 s: %+v", s.Counters("api-1"))
 	}
 	resetStats(t, ctx, rc)
-	time.Sleep(time.Second)
-	if calls := commandCalls(t, ctx, rc); calls["get"] == 0 {
+	var calls map[string]int64
+	if _, ok, _ := waitFor(30*time.Second, func() (bool, error) {
+		calls = commandCalls(t, ctx, rc)
+		return calls["get"] > 0, nil
+	}); !ok {
 		t.Errorf("no GET after the switch went off: %v", calls)
 	}
 	if err := s.Heartbeat(ctx); err != nil {
@@ -520,7 +536,13 @@ func TestInstancesWithSuspendRedisInTheirEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	time.Sleep(1500 * time.Millisecond)
+	// Run for at least 1.5 s, and until the instance has looked tenants up
+	// from memory and Postgres.
+	began := time.Now()
+	waitFor(30*time.Second, func() (bool, error) {
+		c := s.Counters("api-env")
+		return time.Since(began) >= 1500*time.Millisecond && c.Misses > 0 && c.MemoryHits > 0, nil
+	})
 	c := s.Counters("api-env")
 	if c.RedisCommands != 0 || c.RedisHits != 0 || !c.Suspended || c.Source != "env" || c.Misses == 0 || c.MemoryHits == 0 {
 		t.Errorf("counters %+v", c)
@@ -535,7 +557,7 @@ func TestInstancesWithSuspendRedisInTheirEnvironment(t *testing.T) {
 	if !r.Suspended || r.Source != "env" || r.Version == nil || *r.Version != 1 || r.Environment != "demo" {
 		t.Errorf("heartbeat %+v", r)
 	}
-	t.Logf("counters after 1.5 s: %+v", c)
+	t.Logf("counters after %s: %+v", time.Since(began).Round(time.Millisecond), c)
 }
 
 func TestInstancesPollTheSwitchAndKeepItWithoutPostgres(t *testing.T) {

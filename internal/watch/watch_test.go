@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/atum/ops-console/internal/testenv"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -83,17 +85,18 @@ func TestRefreshWakesLoops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Load() < 1 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	m.Refresh()
-	for n.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	<-done
-	if n.Load() < 2 {
+	defer func() { cancel(); <-done }()
+	testenv.Eventually(t, 10*time.Second, func() bool { return n.Load() >= 1 }, "no first probe")
+	// With an hour's interval only Refresh brings a second probe. A
+	// Refresh that lands while the first probe is still being recorded
+	// finds the loop not yet waiting, so refresh until the loop answers.
+	if _, ok := testenv.Poll(10*time.Second, func() bool {
+		if n.Load() >= 2 {
+			return true
+		}
+		m.Refresh()
+		return false
+	}); !ok {
 		t.Fatalf("Refresh did not wake the loop: %d probes", n.Load())
 	}
 }
@@ -108,16 +111,13 @@ func TestGatePausesProbesAndActivityWakesThem(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go m.Run(ctx)
+	// A quiet period: no probe may run while nobody uses the console.
 	time.Sleep(100 * time.Millisecond)
 	if n.Load() != 0 || act.Active() {
 		t.Fatalf("probes ran while nobody used the console: %d", n.Load())
 	}
 	act.Touch()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n.Load() < 3 || !act.Active() || act.Last().IsZero() {
+	if _, ok := testenv.Poll(10*time.Second, func() bool { return n.Load() >= 3 }); !ok || !act.Active() || act.Last().IsZero() {
 		t.Fatalf("probes after activity: %d", n.Load())
 	}
 }

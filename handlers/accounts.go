@@ -34,17 +34,28 @@ func (h *Accounts) Search(c echo.Context) error {
 	if q == "" {
 		return Render(c, http.StatusOK, views.AccountsPage(h.Page(c, "Accounts", "accounts"), m))
 	}
+	target := "query:" + clip(audit.RedactValue("q", q), 200)
+	if len(q) > accounts.MaxQueryBytes {
+		_ = h.Record(c, audit.Entry{Action: "account.search", Target: target, Result: audit.Failure,
+			Details: map[string]any{"error": "query too long", "bytes": len(q)}})
+		m.Error = fmt.Sprintf("The search is %d bytes long; at most %d are accepted.", len(q), accounts.MaxQueryBytes)
+		return Render(c, http.StatusBadRequest, views.AccountsPage(h.Page(c, "Accounts", "accounts"), m))
+	}
 	if h.ReasonRequired && m.Reason == "" {
+		_ = h.Record(c, audit.Entry{Action: "account.search", Target: target, Result: audit.Failure,
+			Details: map[string]any{"error": "no reason given"}})
 		m.Error = "Give a reason (the ticket) for this lookup: it goes to the audit log."
 		return Render(c, http.StatusBadRequest, views.AccountsPage(h.Page(c, "Accounts", "accounts"), m))
 	}
 	hits, err := h.Store.Search(c.Request().Context(), q, 50)
 	if err != nil {
-		return err
+		_ = h.Record(c, audit.Entry{Action: "account.search", Target: target, Reason: m.Reason, Result: audit.Error,
+			Details: map[string]any{"error": err.Error()}})
+		return Unavailable("the platform database", err)
 	}
-	if err := h.Record(c, audit.Entry{Action: "account.search", Target: "query:" + clip(q, 200), Reason: m.Reason,
+	if err := h.Record(c, audit.Entry{Action: "account.search", Target: target, Reason: m.Reason,
 		Result: audit.Success, Details: map[string]any{"hits": len(hits)}}); err != nil {
-		return err
+		return Unavailable("the console's database (audit log)", err)
 	}
 	m.Searched = true
 	for _, hit := range hits {
@@ -72,14 +83,21 @@ func (h *Accounts) Tenant(c echo.Context) error {
 }
 
 func (h *Accounts) show(c echo.Context, kind string, a accounts.Account, err error, formErr string) error {
+	target := kind + ":" + clip(c.Param("id"), 40)
 	if errors.Is(err, accounts.ErrNotFound) {
+		_ = h.Record(c, audit.Entry{Action: "account.view", Target: target, Result: audit.Failure,
+			Details: map[string]any{"error": "not found"}})
 		return echo.NewHTTPError(http.StatusNotFound, "no "+kind+" with id "+clip(c.Param("id"), 40)+" in this database")
 	}
 	if err != nil {
-		return err
+		_ = h.Record(c, audit.Entry{Action: "account.view", Target: target, Result: audit.Error,
+			Details: map[string]any{"error": err.Error()}})
+		return Unavailable("the platform database", err)
 	}
-	if err := h.Record(c, audit.Entry{Action: "account.view", Target: kind + ":" + c.Param("id"), Result: audit.Success}); err != nil {
-		return err
+	if formErr == "" {
+		if err := h.Record(c, audit.Entry{Action: "account.view", Target: target, Result: audit.Success}); err != nil {
+			return Unavailable("the console's database (audit log)", err)
+		}
 	}
 	var fleet *accounts.Fleet
 	if h.Fleet != nil {
@@ -180,8 +198,12 @@ func (h *Accounts) Invalidate(c echo.Context) error {
 	if err != nil {
 		return h.show(c, "tenant", a, err, "")
 	}
+	target := "tenant:" + a.Tenant.ID + " " + a.Tenant.Slug
+	if err := h.RecordIntent(c, audit.Entry{Action: "account.cache.invalidate", Target: target}, "invalidate this cache entry"); err != nil {
+		return err
+	}
 	existed, err := h.Store.InvalidateCache(ctx, a.Tenant.Slug)
-	e := audit.Entry{Action: "account.cache.invalidate", Target: "tenant:" + a.Tenant.ID + " " + a.Tenant.Slug, Result: audit.Success,
+	e := audit.Entry{Action: "account.cache.invalidate", Target: target, Result: audit.Success,
 		Details: map[string]any{"existed": existed}}
 	if err != nil {
 		e.Result, e.Details["error"] = audit.Error, err.Error()
@@ -220,12 +242,19 @@ func (h *Accounts) Protection(c echo.Context) error {
 	}
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	protect := c.FormValue("protect") == "true"
-	if reason == "" || len(reason) > 500 {
-		return h.show(c, kind, a, nil, "Give a reason (up to 500 characters): it goes to the audit log.")
-	}
 	action, done := "account.unprotect", "unprotected"
 	if protect {
 		action, done = "account.protect", "protected"
+	}
+	if reason == "" || len(reason) > 500 {
+		_ = h.Record(c, audit.Entry{Action: action, Target: kind + ":" + id, Result: audit.Failure,
+			Details: map[string]any{"error": "no reason given, or one over 500 characters"}})
+		return h.show(c, kind, a, nil, "Give a reason (up to 500 characters): it goes to the audit log.")
+	}
+	if err := h.RecordIntent(c, audit.Entry{Action: action, Target: kind + ":" + id, Reason: reason}, "change this account's protection"); err != nil {
+		return err
+	}
+	if protect {
 		err = h.Store.Protect(ctx, kind, id, reason, CurrentSession(c).Account.Email)
 	} else {
 		err = h.Store.Unprotect(ctx, kind, id)

@@ -55,7 +55,8 @@ func (h *Audit) List(c echo.Context) error {
 }
 
 // Export downloads the events matching the filters as CSV (at most
-// audit.MaxExport) and audits the export itself.
+// audit.MaxExport) and audits the export itself, with any token typed
+// into a filter redacted.
 func (h *Audit) Export(c echo.Context) error {
 	f, err := audit.ParseFilter(c.QueryParams())
 	if err != nil {
@@ -67,7 +68,7 @@ func (h *Audit) Export(c echo.Context) error {
 		return err
 	}
 	if err := h.Record(c, audit.Entry{Action: "audit.export", Target: "audit_events", Result: audit.Success,
-		Details: map[string]any{"filter": f.Query().Encode(), "rows": len(events)}}); err != nil {
+		Details: map[string]any{"filter": audit.RedactQuery(f.Query()), "rows": len(events)}}); err != nil {
 		return err
 	}
 	name := "atum-audit-" + time.Now().UTC().Format("20060102-150405") + ".csv"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/views"
 )
@@ -56,7 +57,8 @@ func (h *Connections) Show(c echo.Context) error {
 	case err != nil:
 		return err
 	default:
-		h.fill(&m, b, snap)
+		s := CurrentSession(c)
+		h.fill(&m, b, snap, s != nil && s.Account.Role.AtLeast(auth.Operator))
 	}
 	m.History = h.history(c, snap)
 	status := http.StatusOK
@@ -66,7 +68,9 @@ func (h *Connections) Show(c echo.Context) error {
 	return Render(c, status, views.ConnectionsPage(h.Page(c, "Connections", "connections"), m))
 }
 
-func (h *Connections) fill(m *views.Connections, b neon.Budget, snap neon.Snapshot) {
+// fill builds the page from a snapshot; statements are shown (literals
+// masked) only when showQueries is set, for operators and above.
+func (h *Connections) fill(m *views.Connections, b neon.Budget, snap neon.Snapshot, showQueries bool) {
 	now := time.Now()
 	m.SampledAt = Ago(snap.At, now)
 	m.Err = snap.Err
@@ -114,9 +118,9 @@ func (h *Connections) fill(m *views.Connections, b neon.Budget, snap neon.Snapsh
 			Total: s.Total, Active: s.Active, Idle: s.Idle, IdleInTx: s.IdleInTx, Waiting: s.Waiting,
 			OldestXact: duration(s.OldestXact), Planned: planByGroup[s.Group]})
 	}
-	m.LongXacts, m.IdleInTx = backendRows(u.LongestXacts), backendRows(u.IdleInTxList)
+	m.LongXacts, m.IdleInTx = backendRows(u.LongestXacts, showQueries), backendRows(u.IdleInTxList, showQueries)
 	for _, lw := range u.LockWaits {
-		m.LockWaits = append(m.LockWaits, views.LockWaitRow{Waiting: backendRow(lw.Waiting), Blocking: backendRow(lw.Blocking),
+		m.LockWaits = append(m.LockWaits, views.LockWaitRow{Waiting: backendRow(lw.Waiting, showQueries), Blocking: backendRow(lw.Blocking, showQueries),
 			WaitingFor: duration(lw.WaitingFor)})
 	}
 }
@@ -262,17 +266,25 @@ func gauge(label string, value, limit int, caption string) views.Gauge {
 	return g
 }
 
-func backendRows(bs []neon.Backend) []views.BackendRow {
+func backendRows(bs []neon.Backend, showQuery bool) []views.BackendRow {
 	out := make([]views.BackendRow, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, backendRow(b))
+		out = append(out, backendRow(b, showQuery))
 	}
 	return out
 }
 
-func backendRow(b neon.Backend) views.BackendRow {
-	return views.BackendRow{PID: b.PID, Source: b.Application, User: b.User, State: b.State, WaitEvent: b.WaitEvent,
-		XactAge: duration(b.XactAge), StateAge: duration(b.StateAge), Query: b.Query}
+// backendRow is one session; its statement is masked again (snapshots
+// stored by an earlier version kept literals) and shown only if showQuery.
+func backendRow(b neon.Backend, showQuery bool) views.BackendRow {
+	r := views.BackendRow{PID: b.PID, Source: b.Application, User: b.User, State: b.State, WaitEvent: b.WaitEvent,
+		XactAge: duration(b.XactAge), StateAge: duration(b.StateAge)}
+	if showQuery {
+		r.Query = neon.MaskQuery(b.Query)
+	} else {
+		r.QueryHidden = b.Query != ""
+	}
+	return r
 }
 
 // duration formats an age for tables: "—" for none, else rounded.

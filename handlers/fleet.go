@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/fly"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/views"
@@ -92,7 +91,7 @@ func fleetModel(app string, snap fly.Snapshot, r fly.Report, suspended bool, now
 }
 
 // Machine renders one machine from the snapshot: its row, configuration
-// (secret-looking values hidden) and stored events.
+// (secrets masked) and stored events.
 func (h *Fleet) Machine(c echo.Context) error {
 	var none string
 	snap, r, err := h.report(c, &none)
@@ -247,9 +246,10 @@ func driftView(d fly.DriftRow) views.FleetDrift {
 	return v
 }
 
-// machineDetails lists a machine's facts and its config.env, with the
-// values of secret-looking names hidden (secrets belong in Fly secrets,
-// which never reach config.env, but fly.toml [env] may still hold one).
+// machineDetails lists a machine's facts and its config.env, with secrets
+// masked by name and by value (fly.MaskEnv): secrets belong in Fly
+// secrets, which never reach config.env, but fly.toml [env] may still
+// hold one, or a URL with its password.
 func machineDetails(m fly.Machine) ([]views.KV, []views.KV) {
 	details := []views.KV{{Label: "ID", Value: m.ID}, {Label: "Instance", Value: m.InstanceID}, {Label: "Region", Value: m.Region},
 		{Label: "Host", Value: cmp.Or(m.HostStatus, "—")}, {Label: "Image digest", Value: cmp.Or(m.ImageRef.Digest, "—")},
@@ -269,11 +269,11 @@ func machineDetails(m fly.Machine) ([]views.KV, []views.KV) {
 	slices.Sort(keys)
 	var env []views.KV
 	for _, k := range keys {
-		v := m.Config.Env[k]
-		if audit.IsSecretKey(k) {
-			v = "[hidden: secret-looking name; move it to fly secrets]"
+		kv := views.KV{Label: k, Value: fly.MaskEnv(k, m.Config.Env[k])}
+		if kv.Value != m.Config.Env[k] {
+			kv.Value += " (secret hidden; keep secrets in fly secrets)"
 		}
-		env = append(env, views.KV{Label: k, Value: v})
+		env = append(env, kv)
 	}
 	return details, env
 }

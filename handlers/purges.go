@@ -31,6 +31,7 @@ func (h *Queues) Preview(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
+	labels = audit.RedactMap(labels) // kept with the purge, shown on its page and audited
 	labels["region"] = region
 	id, err := h.Purger.Preview(c.Request().Context(), region, f, labels, CurrentSession(c).Account.Email)
 	e := audit.Entry{Action: "dlq.purge.preview", Target: "qstash:" + region, Result: audit.Success, Details: map[string]any{"filters": labels, "purge": id}}
@@ -83,7 +84,7 @@ func (h *Queues) renderPurge(c echo.Context, status int, formErr string) error {
 		APICalls: pi.APICalls, Elapsed: pi.Elapsed.Round(time.Millisecond).String(),
 		CanResume: can && (pi.State == qstash.Paused || pi.State == qstash.Running), CanUndo: can && pi.State == qstash.Done && pi.Deleted > 0,
 		Refresh: pi.State == qstash.Running}
-	for k, v := range pi.Filters {
+	for k, v := range audit.RedactMap(pi.Filters) { // purges frozen before filters were redacted
 		m.Filters = append(m.Filters, views.Header{Name: k, Value: v})
 	}
 	sort.Slice(m.Filters, func(i, j int) bool { return m.Filters[i].Name < m.Filters[j].Name })
@@ -114,7 +115,7 @@ func (h *Queues) Confirm(c echo.Context) error {
 	s := CurrentSession(c).Account
 	e := audit.Entry{OperatorID: s.ID, Operator: s.Email, Role: string(s.Role), ClientIP: c.RealIP(),
 		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Action: "dlq.purge.confirm", Target: fmt.Sprintf("purge:%d", id),
-		Result: audit.Intent, Details: map[string]any{"region": pi.Region, "count": pi.Total, "filters": pi.Filters}}
+		Result: audit.Intent, Details: map[string]any{"region": pi.Region, "count": pi.Total, "filters": audit.RedactMap(pi.Filters)}}
 	if err := h.Purger.Confirm(ctx, id, e); errors.Is(err, qstash.ErrWrongState) {
 		return h.renderPurge(c, http.StatusConflict, "This purge was already confirmed or discarded.")
 	} else if err != nil {
@@ -152,16 +153,29 @@ func (h *Queues) start(id int64, actor audit.Entry) {
 	}()
 }
 
-// Discard drops a previewed purge.
+// Discard drops a previewed purge; its intent is audited first (without
+// it nothing is discarded), then its result.
 func (h *Queues) Discard(c echo.Context) error {
 	id, err := h.purgeID(c)
 	if err != nil {
 		return err
 	}
-	if err := h.Purger.Discard(c.Request().Context(), id); err != nil {
+	target := fmt.Sprintf("purge:%d", id)
+	if err := h.RecordIntent(c, audit.Entry{Action: "dlq.purge.discard", Target: target}, "discard "+target); err != nil {
+		return err
+	}
+	err = h.Purger.Discard(c.Request().Context(), id)
+	e := audit.Entry{Action: "dlq.purge.discard", Target: target, Result: audit.Success}
+	if err != nil {
+		e.Result, e.Details = audit.Failure, map[string]any{"error": err.Error()}
+	}
+	_ = h.Record(c, e)
+	if errors.Is(err, qstash.ErrWrongState) {
 		return h.renderPurge(c, http.StatusConflict, "Only a previewed purge can be discarded.")
 	}
-	_ = h.Record(c, audit.Entry{Action: "dlq.purge.discard", Target: fmt.Sprintf("purge:%d", id), Result: audit.Success})
+	if err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, "/queues")
 }
 

@@ -80,7 +80,11 @@ func (h *Queues) List(c echo.Context) error {
 	case err != nil:
 		return err
 	default:
-		m.Sampled, m.Err, m.TotalLag = Ago(snap.At, time.Now()), snap.Err, snap.TotalLag()
+		m.Sampled, m.TotalLag = Ago(snap.At, time.Now()), snap.TotalLag()
+		if snap.Err != "" {
+			m.Sampled = "not listed: the latest attempt (" + Ago(snap.At, time.Now()) + ") failed; the queues below were listed " + Ago(snap.ListedAt, time.Now())
+			m.Err = "QStash could not be listed: " + snap.Err
+		}
 		for _, q := range snap.Queues {
 			m.Queues = append(m.Queues, views.QueueRow{Name: q.Name, Lag: q.Lag, Parallelism: q.Parallelism, Paused: q.Paused, Updated: Ago(q.Updated, time.Now())})
 		}
@@ -90,7 +94,9 @@ func (h *Queues) List(c echo.Context) error {
 	if ferr != nil {
 		m.FilterErr, status = ferr.Error(), http.StatusBadRequest
 	} else {
-		page, err := h.Pages.List(ctx, cl, f, c.QueryParam("cursor"), 50)
+		qctx, cancel := context.WithTimeout(ctx, UpstreamBudget)
+		page, err := h.Pages.List(qctx, cl, f, c.QueryParam("cursor"), 50)
+		cancel()
 		if err != nil {
 			m.DLQErr = err.Error()
 		}
@@ -249,7 +255,8 @@ func body(text, b64 string, full bool, fullHref string) views.Body {
 	return b
 }
 
-// Retry sends one dead letter again (operators; audited).
+// Retry sends one dead letter again (operators; intent audited before,
+// result after).
 func (h *Queues) Retry(c echo.Context) error {
 	return h.retry(c, []string{c.Param("id")})
 }
@@ -263,6 +270,8 @@ func (h *Queues) RetrySelected(c echo.Context) error {
 	return h.retry(c, form["ids"])
 }
 
+// retry checks the ids, audits the intent (without it nothing is sent:
+// 503), retries each dead letter and audits the outcome.
 func (h *Queues) retry(c echo.Context, ids []string) error {
 	region, cl, err := h.region(c)
 	if err != nil {
@@ -275,6 +284,10 @@ func (h *Queues) retry(c echo.Context, ids []string) error {
 		if err := qstash.CheckID(id); err != nil {
 			return echo.NewHTTPError(http.StatusBadRequest, "not a dead-letter id: "+clip(id, 40))
 		}
+	}
+	if err := h.RecordIntent(c, audit.Entry{Action: "dlq.retry", Target: "qstash:" + region, Details: map[string]any{"ids": ids}},
+		fmt.Sprintf("retry %d dead letter(s) in %s", len(ids), region)); err != nil {
+		return err
 	}
 	retried, gone, failed := []string{}, []string{}, map[string]string{}
 	for _, id := range ids {

@@ -78,7 +78,10 @@ type BackendRow struct {
 	WaitEvent string
 	XactAge   string
 	StateAge  string
-	Query     string
+	// Query is the statement with its literals masked; QueryHidden is set
+	// instead when the viewer may not read statements (below operator).
+	Query       string
+	QueryHidden bool
 }
 
 // LockWaitRow pairs a waiting session with the one blocking it.

@@ -84,8 +84,9 @@ func TestRetryIsAudited(t *testing.T) {
 	if resp := h.post(op, "/queues/dlq/retry", url.Values{"region": {"eu"}, "ids": {ids[1], ids[2]}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("retry selected: %d", resp.StatusCode)
 	}
-	ev := h.events("dlq.retry")
-	if len(ev) != 2 || !strings.Contains(ev[0].DetailsJSON, ids[1]) || !strings.Contains(ev[1].DetailsJSON, ids[0]) {
+	ev := h.events("dlq.retry") // newest first: each result after its intent
+	if len(ev) != 4 || ev[1].Result != "intent" || ev[3].Result != "intent" ||
+		!strings.Contains(ev[0].DetailsJSON, ids[1]) || !strings.Contains(ev[2].DetailsJSON, ids[0]) {
 		t.Fatalf("retry audit = %+v", ev)
 	}
 	for _, id := range ids {

@@ -76,8 +76,8 @@ func TestOperatorManagement(t *testing.T) {
 		t.Fatal("operators page does not list the new operator")
 	}
 
-	role := h.events("operator.role")
-	if len(role) != 1 || !strings.Contains(role[0].DetailsJSON, `"before": "support"`) || !strings.Contains(role[0].DetailsJSON, `"after": "operator"`) ||
+	role := h.events("operator.role") // newest first: the result, then its intent
+	if len(role) != 2 || role[1].Result != audit.Intent || role[0].Result != audit.Success || !strings.Contains(role[0].DetailsJSON, `"before": "support"`) || !strings.Contains(role[0].DetailsJSON, `"after": "operator"`) ||
 		role[0].Operator != "admin@atum.io" || role[0].Target != "operator:new.support@atum.io" {
 		t.Fatalf("role change audit = %+v", role)
 	}

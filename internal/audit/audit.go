@@ -6,11 +6,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atum/ops-console/internal/secret"
 )
 
 // Results an event can record.
@@ -99,11 +103,8 @@ func clip(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "")
 }
 
-// secretWords mark detail keys whose values are never stored.
-var secretWords = []string{"password", "passwd", "token", "secret", "authorization", "cookie", "api_key", "apikey", "credential", "database_url", "dsn", "signing_key", "private_key"}
-
 // Redact returns a copy of details with the values of secret-looking keys
-// replaced by "[redacted]", at any depth.
+// replaced by Redacted, at any depth.
 func Redact(details map[string]any) map[string]any {
 	if details == nil {
 		return map[string]any{}
@@ -111,7 +112,7 @@ func Redact(details map[string]any) map[string]any {
 	out := make(map[string]any, len(details))
 	for k, v := range details {
 		if IsSecretKey(k) {
-			out[k] = "[redacted]"
+			out[k] = Redacted
 			continue
 		}
 		out[k] = redactValue(v)
@@ -135,13 +136,45 @@ func redactValue(v any) any {
 }
 
 // IsSecretKey reports whether a key's name marks a secret value
-// (password, token, database_url, …); such values are never shown or kept.
-func IsSecretKey(k string) bool {
-	lk := strings.ToLower(k)
-	for _, w := range secretWords {
-		if strings.Contains(lk, w) {
-			return true
+// (password, token, database_url, *_KEY, …); such values are never shown
+// or kept.
+func IsSecretKey(k string) bool { return secret.IsName(k) }
+
+// Redacted replaces a secret in the audit log.
+const Redacted = "[redacted]"
+
+// RedactValue returns a value someone typed or a system returned, named
+// name (a filter, a parameter), ready to keep: all of it redacted when
+// the name marks a secret or the value is a token, else each password in
+// a URL, each secret-named parameter and each token-looking word in it.
+func RedactValue(name, value string) string {
+	return secret.Mask(name, value, func(string) string { return Redacted })
+}
+
+// RedactQuery encodes q as a query string with RedactValue applied to
+// every value, keeping the redaction marks readable.
+func RedactQuery(q url.Values) string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		for _, v := range q[k] {
+			r := strings.ReplaceAll(url.QueryEscape(RedactValue(k, v)), url.QueryEscape(Redacted), Redacted)
+			parts = append(parts, url.QueryEscape(k)+"="+r)
 		}
 	}
-	return false
+	return strings.Join(parts, "&")
+}
+
+// RedactMap returns a copy of m with RedactValue applied to every value,
+// for filters and labels kept in audit details.
+func RedactMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = RedactValue(k, v)
+	}
+	return out
 }

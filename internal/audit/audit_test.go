@@ -138,3 +138,112 @@ func TestWriteCSVDefusesFormulas(t *testing.T) {
 		t.Errorf("row = %q", recs[1])
 	}
 }
+
+func TestWriteCSVDefusesEveryLocale(t *testing.T) {
+	tests := []struct {
+		name, cell, want string
+	}{
+		{"plain", "alice@atum.io", "alice@atum.io"},
+		{"equals", "=1+1", "'=1+1"},
+		{"plus", "+1", "'+1"},
+		{"minus", "-2", "'-2"},
+		{"at", "@SUM(A1)", "'@SUM(A1)"},
+		{"tab", "\t=1", "'\t'=1"},
+		{"carriage return", "\rx", "'\rx"},
+		{"leading spaces", "  =1", "'  '=1"},
+		{"after semicolon", "x;=cmd|' /C calc'!A0", "'x;'=cmd|' /C calc'!A0"},
+		{"after comma and space", "a, -1", "'a, '-1"},
+		{"after pipe", "a|@x", "'a|'@x"},
+		{"after tab", "a\t+1", "'a\t'+1"},
+		{"after line break", "a\n=1", "'a\n'=1"},
+		{"full-width equals", "\uff1dcmd", "'\uff1dcmd"},
+		{"inside a word", "a=b-c@d", "a=b-c@d"},
+		{"quotes", `say "hi", then go`, `say "hi", then go`},
+		{"json details", `{"filter":"a=1","rows":2}`, `{"filter":"a=1","rows":2}`},
+		{"invalid utf-8", "\xff;=x", "'\xff;'=x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			err := audit.WriteCSV(&buf, []audit.Event{{ID: 7, At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+				Entry: audit.Entry{Operator: tt.cell, Action: "login", Reason: tt.cell, Result: audit.Failure, Details: nil}, DetailsJSON: tt.cell}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := buf.String()
+			lines := strings.SplitN(raw, "\r\n", 2)
+			if !strings.HasPrefix(lines[1], `"7","2026-12-01T00:00:00Z","`) {
+				t.Errorf("row not quoted cell by cell: %q", lines[1])
+			}
+			r := csv.NewReader(strings.NewReader(raw))
+			recs, err := r.ReadAll()
+			if err != nil || len(recs) != 2 || len(recs[1]) != 11 {
+				t.Fatalf("CSV read back: %q, %v", recs, err)
+			}
+			for _, i := range []int{2, 7, 10} { // operator, reason, details
+				if recs[1][i] != tt.want {
+					t.Errorf("cell %d = %q, want %q", i, recs[1][i], tt.want)
+				}
+			}
+			// Split as a spreadsheet in a locale with another separator
+			// would: no piece of the row may start a formula.
+			for _, sep := range []string{";", "\t", "|", ","} {
+				for _, piece := range strings.Split(strings.ReplaceAll(raw, "\r\n", sep), sep) {
+					p := strings.TrimLeft(strings.TrimPrefix(strings.TrimLeft(piece, " "), `"`), " ")
+					if p != "" && strings.ContainsAny(p[:1], "=+-@") {
+						t.Errorf("split on %q, a piece starts a formula: %q", sep, piece)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestRedactValue(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"plain target", "target", "operator:alice@atum.io", "operator:alice@atum.io"},
+		{"secret name", "token", "abc", "[redacted]"},
+		{"token value", "target", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU", "[redacted]"},
+		{"bearer", "target", "Bearer abc", "[redacted]"},
+		{"url with password", "url", "https://u:hunter2@hooks.example/x", "https://u:[redacted]@hooks.example/x"},
+		{"url with token parameter", "url", "https://hooks.example/x?token=abc&id=2", "https://hooks.example/x?token=[redacted]&id=2"},
+		{"url with key in path", "url", "https://hooks.example/services/Xk29vQpL7mZr4TnB8wYc", "https://hooks.example/services/[redacted]"},
+		{"label", "label", "billing-retry", "billing-retry"},
+		{"date", "from", "2026-12-01", "2026-12-01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := audit.RedactValue(tt.key, tt.value); got != tt.want {
+				t.Errorf("RedactValue(%q, %q) = %q, want %q", tt.key, tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedactQuery(t *testing.T) {
+	tests := []struct {
+		name, query, want string
+	}{
+		{"plain", "operator=alice&result=failure", "operator=alice&result=failure"},
+		{"token target", "target=ghp_aBcDeFgHiJkLmNoPqRsTuV&action=login", "action=login&target=[redacted]"},
+		{"secret parameter", "api_key=abc&from=2026-12-01", "api_key=[redacted]&from=2026-12-01"},
+		{"partial", "target=" + url.QueryEscape("redis://:pw@h:6379"), "target=redis%3A%2F%2F%3A[redacted]%40h%3A6379"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := audit.RedactQuery(q); got != tt.want {
+				t.Errorf("RedactQuery(%q) = %q, want %q", tt.query, got, tt.want)
+			}
+		})
+	}
+	got := audit.RedactMap(map[string]string{"url": "https://x.example/?sig=abc", "queue": "emails"})
+	if got["url"] != "https://x.example/?sig=[redacted]" || got["queue"] != "emails" {
+		t.Errorf("RedactMap = %v", got)
+	}
+}

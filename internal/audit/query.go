@@ -1,8 +1,8 @@
 package audit
 
 import (
+	"bufio"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxPage is the most events one page of the audit screen shows.
@@ -151,28 +152,67 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
 	return out, rows.Err()
 }
 
-// WriteCSV writes events as CSV with a header row. Cells that a
-// spreadsheet would run as a formula are prefixed with a quote.
+// WriteCSV writes events as CSV with a header row, every cell quoted and
+// defused (see defuse), so that no spreadsheet in any locale runs a cell
+// as a formula.
 func WriteCSV(w io.Writer, events []Event) error {
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"id", "time_utc", "operator", "role", "client_ip", "action", "target", "reason", "result", "request_id", "details"})
+	bw := bufio.NewWriter(w)
+	writeCSVRow(bw, []string{"id", "time_utc", "operator", "role", "client_ip", "action", "target", "reason", "result", "request_id", "details"})
 	for _, e := range events {
-		rec := []string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339), e.Operator, e.Role, e.ClientIP,
-			e.Action, e.Target, e.Reason, e.Result, e.RequestID, e.DetailsJSON}
-		for i := range rec {
-			rec[i] = defuseFormula(rec[i])
-		}
-		if err := cw.Write(rec); err != nil {
-			return fmt.Errorf("audit: csv: %w", err)
-		}
+		writeCSVRow(bw, []string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339), e.Operator, e.Role, e.ClientIP,
+			e.Action, e.Target, e.Reason, e.Result, e.RequestID, e.DetailsJSON})
 	}
-	cw.Flush()
-	return cw.Error()
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("audit: csv: %w", err)
+	}
+	return nil
 }
 
-func defuseFormula(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+// writeCSVRow writes one record with every cell defused and quoted (RFC
+// 4180: quotes doubled, CRLF line ends). Write errors stay in w.
+func writeCSVRow(w *bufio.Writer, rec []string) {
+	for i, cell := range rec {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteByte('"')
+		w.WriteString(strings.ReplaceAll(defuse(cell), `"`, `""`))
+		w.WriteByte('"')
 	}
-	return s
+	w.WriteString("\r\n")
+}
+
+// formulaChars start a formula in some spreadsheet (with their full-width
+// forms, which some convert); cellSeps split a cell in some locale or
+// importer.
+const (
+	formulaChars = "=+-@\uff1d\uff0b\uff0d\uff20"
+	cellSeps     = ",;\t|\r\n"
+)
+
+// defuse returns cell as text no spreadsheet runs: when a formula
+// character starts it or follows a separator (spaces aside), or it starts
+// with a tab or carriage return, the cell is prefixed with a quote, and so
+// is each formula character after a separator, since a spreadsheet in
+// another locale may split the cell there.
+func defuse(cell string) string {
+	var b strings.Builder
+	risky := strings.HasPrefix(cell, "\t") || strings.HasPrefix(cell, "\r")
+	boundary := true // at the start, or after a separator and spaces
+	for i := 0; i < len(cell); {
+		r, n := utf8.DecodeRuneInString(cell[i:])
+		if boundary && strings.ContainsRune(formulaChars, r) {
+			risky = true
+			if i > 0 {
+				b.WriteByte('\'')
+			}
+		}
+		b.WriteString(cell[i : i+n])
+		boundary = strings.ContainsRune(cellSeps, r) || boundary && r == ' '
+		i += n
+	}
+	if !risky {
+		return cell
+	}
+	return "'" + b.String()
 }

@@ -312,7 +312,7 @@ func lastChange(m Machine, newestFirst []Event) time.Time {
 	return t
 }
 
-// envValue is a compared setting's value on a machine.
+// envValue is a compared setting's value on a machine, secrets masked.
 func envValue(c *Config, key string) string {
 	if c == nil {
 		return Unknown
@@ -331,7 +331,7 @@ func envValue(c *Config, key string) string {
 		return strings.Join(parts, "; ")
 	}
 	if v, ok := c.Env[key]; ok {
-		return v
+		return MaskEnv(key, v)
 	}
 	return Unset
 }

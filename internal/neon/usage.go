@@ -58,7 +58,8 @@ type Source struct {
 }
 
 // Backend is one client backend worth showing (long transaction, idle in
-// transaction).
+// transaction). Query is the start of its statement, literals masked
+// (MaskQuery).
 type Backend struct {
 	PID         int
 	Source      string
@@ -124,6 +125,7 @@ func scanBackend(row pgx.Row) (Backend, error) {
 	b.XactAge = time.Duration(xact * float64(time.Second))
 	b.StateAge = time.Duration(st * float64(time.Second))
 	b.Source = sourceName(b.Application)
+	b.Query = MaskQuery(b.Query)
 	return b, err
 }
 
@@ -255,6 +257,7 @@ func readLockWaits(ctx context.Context, pool *pgxpool.Pool) ([]LockWait, error) 
 		w.XactAge, lw.WaitingFor = secs(wx), secs(wq)
 		b.XactAge, b.StateAge = secs(bx), secs(bs)
 		w.Source, b.Source = sourceName(w.Application), sourceName(b.Application)
+		w.Query, b.Query = MaskQuery(w.Query), MaskQuery(b.Query)
 		lw.BlockerState = b.State
 		out = append(out, lw)
 	}
@@ -262,3 +265,193 @@ func readLockWaits(ctx context.Context, pool *pgxpool.Pool) ([]LockWait, error) 
 }
 
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// MaskQuery returns a statement's text with its literals masked, so that
+// a value a client-side driver inlined (an email, a token) never shows:
+// quoted strings ('…' with ” inside, E'…' with backslash escapes, B'…',
+// X'…', N'…', U&'…') and dollar-quoted ones ($$…$$, $tag$…$tag$) become
+// '?', numbers ?. A literal cut off by the end of the text (pg_stat_activity
+// keeps only the start of long statements) is masked to the end.
+// Comments, free text where a quote proves nothing, are masked whole.
+// Keywords, identifiers, quoted identifiers, operators and parameters ($1)
+// stay. The text is read as PostgreSQL reads it with
+// standard_conforming_strings on, its default.
+func MaskQuery(q string) string {
+	var b strings.Builder
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case strings.HasPrefix(q[i:], "--"):
+			i = lineCommentEnd(q, i)
+			b.WriteString("-- …")
+		case strings.HasPrefix(q[i:], "/*"):
+			i = blockCommentEnd(q, i)
+			b.WriteString("/* … */")
+		case c == '\'':
+			i = quotedEnd(q, i+1, false)
+			b.WriteString("'?'")
+		case c == '"':
+			end := quotedIdentEnd(q, i+1)
+			b.WriteString(q[i:end])
+			i = end
+		case c == '$':
+			if end, ok := dollarQuotedEnd(q, i); ok {
+				b.WriteString("'?'")
+				i = end
+				continue
+			}
+			end := i + 1
+			for end < len(q) && isDigit(q[end]) {
+				end++
+			}
+			b.WriteString(q[i:end]) // a parameter, $1
+			i = end
+		case isDigit(c) || c == '.' && i+1 < len(q) && isDigit(q[i+1]):
+			i = numberEnd(q, i)
+			b.WriteByte('?')
+		case isIdentStart(c):
+			end := i
+			for end < len(q) && isIdentChar(q[end]) {
+				end++
+			}
+			if start, escapes, ok := prefixedString(q, q[i:end], end); ok {
+				i = quotedEnd(q, start, escapes)
+				b.WriteString("'?'")
+				continue
+			}
+			b.WriteString(q[i:end])
+			i = end
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
+
+// prefixedString reports whether word, ending at end, prefixes a string
+// constant (E'…', B'…', X'…', N'…', U&'…'): where its text starts and
+// whether backslashes escape in it.
+func prefixedString(q, word string, end int) (start int, escapes, ok bool) {
+	switch strings.ToLower(word) {
+	case "e", "b", "x", "n":
+		if end < len(q) && q[end] == '\'' {
+			return end + 1, strings.EqualFold(word, "e"), true
+		}
+	case "u":
+		if strings.HasPrefix(q[end:], "&'") {
+			return end + 2, false, true
+		}
+	}
+	return 0, false, false
+}
+
+// lineCommentEnd returns the index of the line break ending the -- comment
+// at i, or the end of the text.
+func lineCommentEnd(q string, i int) int {
+	if k := strings.IndexAny(q[i:], "\r\n"); k >= 0 {
+		return i + k
+	}
+	return len(q)
+}
+
+// blockCommentEnd returns the index after the /* comment */ at i, which
+// may nest, or the end of the text.
+func blockCommentEnd(q string, i int) int {
+	depth := 0
+	for i < len(q)-1 {
+		switch q[i : i+2] {
+		case "/*":
+			depth, i = depth+1, i+2
+		case "*/":
+			depth, i = depth-1, i+2
+			if depth == 0 {
+				return i
+			}
+		default:
+			i++
+		}
+	}
+	return len(q)
+}
+
+// quotedEnd returns the index after the quote closing a string whose text
+// starts at i: ” is a quote inside, and so is \' when escapes is set.
+func quotedEnd(q string, i int, escapes bool) int {
+	for i < len(q) {
+		switch {
+		case escapes && q[i] == '\\':
+			i += 2
+		case q[i] == '\'' && i+1 < len(q) && q[i+1] == '\'':
+			i += 2
+		case q[i] == '\'':
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return len(q)
+}
+
+// quotedIdentEnd returns the index after the quote closing a quoted
+// identifier whose name starts at i ("" is a quote inside).
+func quotedIdentEnd(q string, i int) int {
+	for i < len(q) {
+		if q[i] == '"' {
+			if i+1 < len(q) && q[i+1] == '"' {
+				i += 2
+				continue
+			}
+			return i + 1
+		}
+		i++
+	}
+	return len(q)
+}
+
+// dollarQuotedEnd returns the index after a dollar-quoted string starting
+// at i ($$…$$ or $tag$…$tag$); ok is false when no tag starts there.
+func dollarQuotedEnd(q string, i int) (int, bool) {
+	j := i + 1
+	if j < len(q) && isIdentStart(q[j]) {
+		for j < len(q) && isIdentChar(q[j]) && q[j] != '$' {
+			j++
+		}
+	}
+	if j >= len(q) || q[j] != '$' {
+		return 0, false
+	}
+	delim := q[i : j+1]
+	if k := strings.Index(q[j+1:], delim); k >= 0 {
+		return j + 1 + k + len(delim), true
+	}
+	return len(q), true
+}
+
+// numberEnd returns the index after the numeric constant starting at i:
+// digits, a fraction, an exponent with its sign, 0x/0o/0b forms and _
+// separators.
+func numberEnd(q string, i int) int {
+	j := i
+	for j < len(q) {
+		switch c := q[j]; {
+		case isIdentChar(c) && c != '$' || c == '.':
+			j++
+		case (c == '+' || c == '-') && (q[j-1] == 'e' || q[j-1] == 'E') && !strings.HasPrefix(strings.ToLower(q[i:]), "0x"):
+			j++
+		default:
+			return j
+		}
+	}
+	return j
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isIdentStart reports whether c may start an identifier (any byte of a
+// multi-byte character may).
+func isIdentStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
+}
+
+func isIdentChar(c byte) bool { return isIdentStart(c) || isDigit(c) || c == '$' }

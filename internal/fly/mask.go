@@ -1,0 +1,33 @@
+package fly
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/atum/ops-console/internal/secret"
+)
+
+// maskKey keys the fingerprints of hidden values. It is drawn once per
+// process: a fingerprint tells values apart within one console instance,
+// and cannot be used to check a guessed password offline.
+var maskKey = func() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}()
+
+// MaskEnv returns a config.env value fit for a page. Every secret in it —
+// the whole value when the name or the value marks a secret, else each URL
+// password, secret-named parameter and token-looking word — becomes
+// "[hidden #" + a fingerprint of the hidden text + "]", so that machines
+// whose secrets differ still differ in the drift table, and equal secrets
+// compare equal, without either being shown.
+func MaskEnv(name, value string) string {
+	return secret.Mask(name, value, func(s string) string {
+		m := hmac.New(sha256.New, maskKey)
+		m.Write([]byte(s))
+		return "[hidden #" + hex.EncodeToString(m.Sum(nil)[:4]) + "]"
+	})
+}

@@ -3,11 +3,13 @@
 // upstream down, resident memory at idle, and p50/p99 latency of the login
 // page and the Overview under concurrent clients on loopback, the Redis
 // commands and Fly API calls the console makes with 1 and 50 viewers, and
-// the Fleet page's latency. It starts its own Postgres and Redis with
-// internal/devstack and the Fly API double, and stops everything it
-// started.
+// the Fleet page's latency, and the resilience figures of a sign-in flood
+// and of Postgres and Redis stalls (resilience.go). It starts its own
+// Postgres and Redis with internal/devstack and the Fly API double, and
+// stops everything it started.
 //
 //	go run ./internal/loadgen -bin bin/atum-console
+//	go run ./internal/loadgen -bin bin/atum-console -only resilience
 package main
 
 import (
@@ -34,19 +36,92 @@ import (
 	"github.com/atum/ops-console/internal/store"
 )
 
+// options are the command line of loadgen.
+type options struct {
+	bin               string
+	clients, requests int
+	phases            map[string]bool
+	flood             int
+	stall             time.Duration
+	guardMiB          int
+}
+
 func main() {
-	bin := flag.String("bin", "bin/atum-console", "the console binary")
-	clients := flag.Int("clients", 50, "concurrent clients")
-	requests := flag.Int("requests", 4000, "requests per page")
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/atum-console", "the console binary")
+	flag.IntVar(&o.clients, "clients", 50, "concurrent clients")
+	flag.IntVar(&o.requests, "requests", 4000, "requests per page")
+	only := flag.String("only", "all", "phases to run, comma-separated: "+strings.Join(phaseNames, ", ")+
+		"; resilience = flood,stalls; all = every phase")
+	flag.IntVar(&o.flood, "flood", 500, "concurrent wrong sign-ins per flood")
+	flag.DurationVar(&o.stall, "stall", 10*time.Second, "how long Postgres and then Redis are stalled")
+	flag.IntVar(&o.guardMiB, "rss-guard", 0, "MiB of console resident memory at which a flood is ended by killing the console "+
+		"(0: half the memory available at the start, at most 12 GiB)")
 	flag.Parse()
-	if err := run(*bin, *clients, *requests); err != nil {
+	var err error
+	if o.phases, err = parsePhases(*only); err == nil {
+		err = run(o)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, clients, requests int) error {
-	ctx := context.Background()
+// phaseNames are the parts of the benchmark, in the order they run.
+var phaseNames = []string{"start", "pages", "redis", "fly", "flood", "stalls"}
+
+// parsePhases turns the -only flag into the set of phases to run.
+func parsePhases(only string) (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, name := range strings.Split(only, ",") {
+		switch name = strings.TrimSpace(name); {
+		case name == "all":
+			for _, n := range phaseNames {
+				set[n] = true
+			}
+		case name == "resilience":
+			set["flood"], set["stalls"] = true, true
+		case slices.Contains(phaseNames, name):
+			set[name] = true
+		default:
+			return nil, fmt.Errorf("-only: unknown phase %q (phases: %s, resilience, all)", name, strings.Join(phaseNames, ", "))
+		}
+	}
+	return set, nil
+}
+
+// run runs the selected phases in order.
+func run(o options) error {
+	if o.phases["start"] {
+		if err := coldStartPhase(o.bin); err != nil {
+			return err
+		}
+	}
+	if o.phases["pages"] {
+		if err := pagesPhase(o.bin, o.clients, o.requests); err != nil {
+			return err
+		}
+	}
+	if o.phases["redis"] {
+		if err := redisCost(o.bin); err != nil {
+			return err
+		}
+	}
+	if o.phases["fly"] {
+		if err := flyCost(o.bin, o.clients, o.requests); err != nil {
+			return err
+		}
+	}
+	if o.phases["flood"] || o.phases["stalls"] {
+		return resilience(o)
+	}
+	return nil
+}
+
+// coldStartPhase measures the time from serve to the first 200 on /healthz
+// with every upstream down, and the resident memory at idle.
+func coldStartPhase(bin string) error {
 	closed := freeAddr()
 	start, rss, err := coldStart(bin, map[string]string{
 		"ENVIRONMENT": "development", "DATABASE_URL": "postgres://console@" + closed + "/atum",
@@ -58,8 +133,13 @@ func run(bin string, clients, requests int) error {
 	}
 	fmt.Printf("serve → first /healthz 200, every upstream down: %s\n", start.Round(100*time.Microsecond))
 	fmt.Printf("resident memory at idle (10 s after start, upstreams down): %.1f MiB\n", float64(rss)/1024)
+	return nil
+}
 
-	st, err := startStack(ctx, devstack.Options{Postgres: true})
+// pagesPhase measures the login page and the Overview under clients
+// concurrent clients, and the resident memory after that load.
+func pagesPhase(bin string, clients, requests int) error {
+	st, err := startStack(context.Background(), devstack.Options{Postgres: true})
 	if err != nil {
 		return err
 	}
@@ -77,12 +157,9 @@ func run(bin string, clients, requests int) error {
 		fmt.Printf("%-10s %d requests, %d clients: p50 %s  p99 %s  max %s\n", page.name, len(lat), clients,
 			pct(lat, 50), pct(lat, 99), lat[len(lat)-1].Round(time.Microsecond))
 	}
-	rss, _ = residentKiB(cmd.Process.Pid)
+	rss, _ := residentKiB(cmd.Process.Pid)
 	fmt.Printf("resident memory after the load: %.1f MiB\n", float64(rss)/1024)
-	if err := redisCost(bin); err != nil {
-		return err
-	}
-	return flyCost(bin, clients, requests)
+	return nil
 }
 
 // redisCost runs the console against a real Redis with a 1 s sample
@@ -131,8 +208,13 @@ func redisCost(bin string) error {
 }
 
 // startStack starts real services with opts, migrates schema ops and
-// creates the load test's operator.
+// creates the load test's operator as a viewer.
 func startStack(ctx context.Context, opts devstack.Options) (*devstack.Stack, error) {
+	return startStackAs(ctx, opts, auth.Viewer)
+}
+
+// startStackAs is startStack with the load test's operator in role.
+func startStackAs(ctx context.Context, opts devstack.Options, role auth.Role) (*devstack.Stack, error) {
 	st, err := devstack.Start(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -140,7 +222,7 @@ func startStack(ctx context.Context, opts devstack.Options) (*devstack.Stack, er
 	pool, err := store.Open(ctx, st.PostgresURL(), 2)
 	if err == nil {
 		if _, err = store.Migrate(ctx, pool); err == nil {
-			_, err = auth.NewStore(pool).CreateOperator(ctx, "load@atum.io", auth.Viewer, "load test password", false)
+			_, err = auth.NewStore(pool).CreateOperator(ctx, loadEmail, role, loadPassword, false)
 		}
 		pool.Close()
 	}
@@ -221,13 +303,25 @@ func coldStart(bin string, env map[string]string) (time.Duration, int, error) {
 	return d, rss, err
 }
 
+// The load test's operator.
+const (
+	loadEmail    = "load@atum.io"
+	loadPassword = "load test password"
+)
+
 func startServe(bin string, env map[string]string) (*exec.Cmd, error) {
+	return startServeTo(bin, env, os.Stderr)
+}
+
+// startServeTo starts serve with env and its standard error going to
+// stderr.
+func startServeTo(bin string, env map[string]string, stderr io.Writer) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	return cmd, cmd.Start()
 }
 
@@ -259,8 +353,9 @@ func waitHealthy(base string, limit time.Duration) (time.Duration, error) {
 
 func signIn(base string) (string, error) {
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.PostForm(base+"/login", url.Values{"email": {"load@atum.io"}, "password": {"load test password"}})
+	c := &http.Client{Jar: jar, Timeout: requestTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(base+"/login", url.Values{"email": {loadEmail}, "password": {loadPassword}})
 	if err != nil {
 		return "", err
 	}
@@ -328,7 +423,12 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[max(0, min(i, len(sorted))-1)].Round(time.Microsecond)
 }
 
-func residentKiB(pid int) (int, error) {
+// residentKiB reads the resident memory (VmRSS) of process pid.
+func residentKiB(pid int) (int, error) { return statusKiB(pid, "VmRSS") }
+
+// statusKiB reads a memory figure in KiB, such as VmRSS or VmHWM, from
+// /proc/PID/status.
+func statusKiB(pid int, field string) (int, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -336,13 +436,13 @@ func residentKiB(pid int) (int, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			var kib int
 			_, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kib)
 			return kib, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return 0, fmt.Errorf("no %s for pid %d", field, pid)
 }
 
 func freeAddr() string {

@@ -160,6 +160,10 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time) views.Redi
 		v.CanProbe = sess != nil && sess.Account.Role.AtLeast(auth.Operator)
 	}
 	ctx := c.Request().Context()
+	down, ok := h.System("redis")
+	if ok && down.State == watch.Failing {
+		v.Err = "Redis is unreachable (" + lastAnswered(down.LastOK, now) + "): " + down.Err
+	}
 	srv, err := h.Redis.Latest(ctx)
 	switch {
 	case errors.Is(err, rediscache.ErrNoSample):
@@ -168,9 +172,8 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time) views.Redi
 		v.Err = err.Error()
 	default:
 		v.Sampled = Ago(srv.At, now)
-		if st, ok := h.System("redis"); ok && st.State == watch.Failing {
+		if v.Err != "" {
 			v.Sampled = "not sampled: Redis is unreachable; the figures below are the last ones, sampled " + Ago(srv.At, now)
-			v.Err = "Redis is unreachable (" + lastAnswered(st.LastOK, now) + "): " + st.Err
 		}
 		v.OpsPerSec, v.KeyspaceHits, v.KeyspaceMisses = srv.OpsPerSec, srv.KeyspaceHits, srv.KeyspaceMisses
 		v.ConnectedClients, v.CommandsTotal, v.UsedMemory = srv.ConnectedClients, srv.TotalCommands, bytesText(srv.UsedMemory)

@@ -63,6 +63,9 @@ func Tile(st watch.Status, now time.Time) views.Tile {
 	default:
 		t.StateLabel = "checking…"
 	}
+	if st.NotChecked != "" {
+		t.Detail = "not checked since " + Ago(st.NotCheckedAt, now) + ": " + st.NotChecked
+	}
 	return t
 }
 

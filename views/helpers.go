@@ -99,3 +99,17 @@ func defaultRole(entered string) string {
 	}
 	return "viewer"
 }
+
+// readNote is what the systems strip says after a system's state: its
+// error (with when it last answered), or why it was not checked lately.
+func readNote(t Tile) string {
+	switch {
+	case t.Err != "" && t.Detail != "":
+		return t.Detail + ": " + t.Err
+	case t.Err != "":
+		return t.Err
+	case strings.HasPrefix(t.Detail, "not checked"):
+		return t.Detail
+	}
+	return ""
+}

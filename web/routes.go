@@ -14,7 +14,7 @@ import (
 
 // LoginBudget is the sign-in's time budget: a wait for a hashing slot,
 // the throttle, one argon2id hash and the session, or a clear refusal.
-const LoginBudget = 1400 * time.Millisecond
+const LoginBudget = 1300 * time.Millisecond
 
 // Route is one entry of the console's URL surface.
 type Route struct {

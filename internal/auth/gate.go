@@ -59,7 +59,7 @@ type waiter struct {
 // NewGate returns a gate sized to the machine: one hash per CPU.
 func NewGate() *Gate {
 	n := runtime.GOMAXPROCS(0)
-	return &Gate{Slots: n, Queue: 4 * n, Wait: 500 * time.Millisecond, PerAddress: 2}
+	return &Gate{Slots: n, Queue: 4 * n, Wait: 400 * time.Millisecond, PerAddress: 2}
 }
 
 // Enter admits an attempt from address, waiting for a hashing slot. The

@@ -153,7 +153,9 @@ func (a *app) close() {
 // checks lists every system the Overview shows, configured or not.
 func (a *app) checks() []watch.Check {
 	cfg := a.cfg
-	cs := []watch.Check{{Key: "postgres", Name: "Console database", Href: "/", Probe: a.probeConsoleDB}}
+	// The console's own database is checked within 2 s, so a stall shows
+	// on its tile about as soon as pages notice it.
+	cs := []watch.Check{{Key: "postgres", Name: "Console database", Href: "/", Probe: a.probeConsoleDB, Timeout: 2 * time.Second}}
 	platform := watch.Check{Key: "platform", Name: "Platform database", Href: "/connections", Probe: neon.PlatformProbe(a.platform)}
 	cs = append(cs, platform)
 	pgb := watch.Check{Key: "pgbouncer", Name: "PgBouncer", Href: "/connections"}

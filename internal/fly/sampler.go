@@ -80,7 +80,9 @@ func (s *Sampler) Tick(ctx context.Context) (Snapshot, error) {
 		return err
 	})
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("fly: sample: %w", err)
+		// Fly's own errors are in the snapshot: this is the console's
+		// database.
+		return Snapshot{}, store.Console(fmt.Errorf("fly: sample: %w", err))
 	}
 	if !sampled {
 		return s.latestErr(ctx)
@@ -94,8 +96,11 @@ func (s *Sampler) Tick(ctx context.Context) (Snapshot, error) {
 
 func (s *Sampler) latestErr(ctx context.Context) (Snapshot, error) {
 	snap, err := s.Latest(ctx)
-	if err == nil && snap.Err != "" {
+	switch {
+	case err == nil && snap.Err != "":
 		err = errors.New(snap.Err)
+	case err != nil && !errors.Is(err, ErrNoSnapshot):
+		err = store.Console(err)
 	}
 	return snap, err
 }

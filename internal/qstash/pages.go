@@ -47,18 +47,10 @@ func (pc *PageCache) List(ctx context.Context, c *Client, f Filter, cursor strin
 	if !ok {
 		p = &cachedPage{region: c.Region, done: make(chan struct{})}
 		pc.pages[key] = p
-		pc.mu.Unlock()
-		// The call outlives a viewer who leaves; the client's own deadline
-		// still bounds it.
-		p.page, p.err = c.ListDLQ(context.WithoutCancel(ctx), f, cursor, count)
-		pc.mu.Lock()
-		p.at = time.Now()
-		if p.err != nil && pc.pages[key] == p {
-			delete(pc.pages, key)
-		}
-		pc.mu.Unlock()
-		close(p.done)
-		return p.page, p.err
+		// The call outlives the viewers who leave (their own deadlines end
+		// their wait, not the call, so a slow QStash is listed once); the
+		// client's own deadline still bounds it.
+		go pc.fill(context.WithoutCancel(ctx), key, p, c, f, cursor, count)
 	}
 	pc.mu.Unlock()
 	select {
@@ -67,6 +59,18 @@ func (pc *PageCache) List(ctx context.Context, c *Client, f Filter, cursor strin
 	case <-ctx.Done():
 		return Page{}, ctx.Err()
 	}
+}
+
+// fill lists one page for everyone waiting on p; a failure is not kept.
+func (pc *PageCache) fill(ctx context.Context, key string, p *cachedPage, c *Client, f Filter, cursor string, count int) {
+	page, err := c.ListDLQ(ctx, f, cursor, count)
+	pc.mu.Lock()
+	p.page, p.err, p.at = page, err, time.Now()
+	if err != nil && pc.pages[key] == p {
+		delete(pc.pages, key)
+	}
+	pc.mu.Unlock()
+	close(p.done)
 }
 
 // Invalidate forgets a region's pages, after this console changed its DLQ.

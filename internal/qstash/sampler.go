@@ -80,7 +80,9 @@ func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
 		return err
 	})
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("qstash: sample: %w", err)
+		// QStash's own errors are in the snapshot: this is the console's
+		// database.
+		return Snapshot{}, store.Console(fmt.Errorf("qstash: sample: %w", err))
 	}
 	if !sampled {
 		return s.latestResult(ctx, region)
@@ -91,6 +93,9 @@ func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
 func (s *Sampler) latestResult(ctx context.Context, region string) (Snapshot, error) {
 	snap, err := s.Latest(ctx, region)
 	if err != nil {
+		if !errors.Is(err, ErrNoSnapshot) {
+			err = store.Console(err)
+		}
 		return snap, err
 	}
 	return snap.result()

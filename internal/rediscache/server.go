@@ -87,7 +87,7 @@ func (s *Sampler) Tick(ctx context.Context, force bool) (Server, error) {
 	if !force && s.Suspended != nil {
 		on, err := s.Suspended(ctx)
 		if err != nil {
-			return Server{}, err
+			return Server{}, store.Console(err)
 		}
 		if on {
 			return Server{}, ErrPaused
@@ -108,7 +108,7 @@ func (s *Sampler) Tick(ctx context.Context, force bool) (Server, error) {
 			INSERT INTO ops.redis_samples (at, ops_per_sec, keyspace_hits, keyspace_misses, connected_clients, used_memory, total_commands_processed, uptime_seconds)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (at) DO NOTHING`,
 			srv.At, srv.OpsPerSec, srv.KeyspaceHits, srv.KeyspaceMisses, srv.ConnectedClients, srv.UsedMemory, srv.TotalCommands, srv.UptimeSeconds); err != nil {
-			return fmt.Errorf("rediscache: store sample: %w", err)
+			return store.Console(fmt.Errorf("rediscache: store sample: %w", err))
 		}
 		s.latest.Store(&srv)
 		return nil
@@ -117,7 +117,11 @@ func (s *Sampler) Tick(ctx context.Context, force bool) (Server, error) {
 		return Server{}, err
 	}
 	if !fresh {
-		return s.Latest(ctx) // another instance sampled this interval
+		srv, err := s.Latest(ctx) // another instance sampled this interval
+		if err != nil && !errors.Is(err, ErrNoSample) {
+			err = store.Console(err)
+		}
+		return srv, err
 	}
 	return *s.latest.Load(), nil
 }
@@ -134,7 +138,7 @@ func (s *Sampler) elect(ctx context.Context, force bool, sample func(context.Con
 			err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.redis_samples WHERE at > now() - $1 * interval '1 second')`,
 				(s.Interval * 8 / 10).Seconds()).Scan(&recent)
 			if err != nil || recent {
-				return err
+				return store.Console(err)
 			}
 		}
 		sampled = true

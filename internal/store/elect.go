@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// unlockTimeout bounds releasing an election lock.
+const unlockTimeout = 2 * time.Second
 
 // Elect runs fn on one connection of pool while this console instance
 // holds the session advisory lock key, so that among several instances
@@ -15,12 +19,20 @@ import (
 func Elect(ctx context.Context, pool *pgxpool.Pool, key int64, fn func(conn *pgxpool.Conn) error) (ran bool, err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return false, err
+		return false, Console(err)
 	}
 	defer conn.Release()
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ran); err != nil || !ran {
-		return false, err
+		return false, Console(err)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key) //nolint:errcheck
+	defer func() {
+		// A database that hangs now must not hold this goroutine: a
+		// connection that fails the unlock is closed, which releases it.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
 	return true, fn(conn)
 }

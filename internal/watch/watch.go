@@ -5,6 +5,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -52,7 +53,16 @@ type Status struct {
 	LastOK time.Time
 	// Failures counts consecutive failed probes.
 	Failures int
+	// NotChecked says why the latest probe could not check the system
+	// (the console's own database did not answer), since NotCheckedAt;
+	// State and CheckedAt are then from the last real check.
+	NotChecked   string
+	NotCheckedAt time.Time
 }
+
+// notChecked is an error that says the probe could not check its system,
+// not that the system failed.
+type notChecked interface{ NotChecked() bool }
 
 // Monitor probes every configured system on an interval.
 type Monitor struct {
@@ -138,6 +148,16 @@ func (m *Monitor) ProbeOnce(ctx context.Context, c Check) Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := m.status[c.Key]
+	var nc notChecked
+	if err != nil && errors.As(err, &nc) && nc.NotChecked() {
+		if st.NotChecked == "" {
+			st.NotCheckedAt = time.Now()
+		}
+		st.NotChecked = m.redact(err.Error())
+		m.status[c.Key] = st
+		return st
+	}
+	st.NotChecked, st.NotCheckedAt = "", time.Time{}
 	st.CheckedAt = time.Now()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -121,3 +121,37 @@ func TestGatePausesProbesAndActivityWakesThem(t *testing.T) {
 		t.Fatalf("probes after activity: %d", n.Load())
 	}
 }
+
+// notCheckedErr plays the console's own database failing during a probe.
+type notCheckedErr struct{}
+
+func (notCheckedErr) Error() string    { return "the console's database: timeout" }
+func (notCheckedErr) NotChecked() bool { return true }
+
+// A probe that could not check its system (the console's database did
+// not answer) keeps the system's last state, says why, and is neither a
+// failure nor a fresh check.
+func TestNotCheckedKeepsTheLastState(t *testing.T) {
+	var outcome atomic.Int32
+	m := New(time.Hour, func(s string) string { return s }, quietLog(),
+		Check{Key: "redis", Name: "Redis", Probe: func(context.Context) (string, error) {
+			switch outcome.Load() {
+			case 1:
+				return "", notCheckedErr{}
+			case 2:
+				return "", errors.New("redis: i/o timeout")
+			}
+			return "ok", nil
+		}})
+	c := m.checks[0]
+	good := m.ProbeOnce(context.Background(), c)
+	outcome.Store(1)
+	st := m.ProbeOnce(context.Background(), c)
+	if st.State != OK || st.Failures != 0 || !st.CheckedAt.Equal(good.CheckedAt) || st.NotChecked == "" || st.NotCheckedAt.IsZero() {
+		t.Fatalf("not checked: %+v", st)
+	}
+	outcome.Store(2)
+	if st := m.ProbeOnce(context.Background(), c); st.State != Failing || st.NotChecked != "" {
+		t.Fatalf("a real failure after: %+v", st)
+	}
+}

@@ -85,7 +85,15 @@ func TestReadUsageSeesSourcesIdleTransactionsAndLockWaits(t *testing.T) {
 		if u, err = neon.ReadUsage(ctx, pool); err != nil {
 			t.Fatal(err)
 		}
-		if len(u.LockWaits) > 0 || time.Now().After(deadline) {
+		// pg_locks may show the wait a moment before pg_stat_activity's
+		// wait_event does: wait for both.
+		waiting := 0
+		for _, s := range u.Sources {
+			if s.Name == "atum:api" {
+				waiting = s.Waiting
+			}
+		}
+		if (len(u.LockWaits) > 0 && waiting > 0) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -209,20 +209,23 @@ func (fc *faultConsole) getAll(c *http.Client, paths []string) []answer {
 // within pageLimit.
 func (fc *faultConsole) page(path string) answer {
 	fc.t.Helper()
-	a := fc.get(fc.admin, path)
-	if a.err != nil || a.status != http.StatusOK || a.took >= pageLimit {
-		fc.t.Fatalf("%s, want 200 within %s\n%.600s", a, pageLimit, text(a.body))
-	}
-	return a
+	return fc.expectOK(path, fc.t.Fatalf)
 }
 
 // check is page, but a failure does not end the test, so that the rest
 // of a scenario still runs.
 func (fc *faultConsole) check(path string) answer {
 	fc.t.Helper()
+	return fc.expectOK(path, fc.t.Errorf)
+}
+
+// expectOK fetches path as the admin and reports through fail unless it
+// answers 200 within pageLimit.
+func (fc *faultConsole) expectOK(path string, fail func(format string, args ...any)) answer {
+	fc.t.Helper()
 	a := fc.get(fc.admin, path)
 	if a.err != nil || a.status != http.StatusOK || a.took >= pageLimit {
-		fc.t.Errorf("%s, want 200 within %s\n%.600s", a, pageLimit, text(a.body))
+		fail("%s, want 200 within %s\n%.600s", a, pageLimit, text(a.body))
 	}
 	return a
 }

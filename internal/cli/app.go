@@ -127,11 +127,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.audit = audit.New(a.pool)
 	a.identity.Store(&views.DBIdentity{Host: hostOf(cfg.DatabaseURL), Err: "not checked yet"})
 	a.monitor = watch.New(cfg.CheckInterval, a.redact, log, a.checks()...)
-	a.activity = watch.NewActivity(cfg.ActiveWindow)
-	a.monitor.Gate = a.activity.Active
+	a.activity = watch.NewWatch(cfg.Watch, cfg.ActiveWindow)
+	a.monitor.Gate = a.activity.Watching
 	a.sampler = neon.NewSampler()
 	a.sampler.Console, a.sampler.Platform, a.sampler.BouncerURL = a.pool, a.platform, cfg.PgBouncerAdminURL
-	a.sampler.Interval, a.sampler.Keep, a.sampler.Active = cfg.SampleInterval, cfg.HistoryRetention, a.activity.Active
+	a.sampler.Interval, a.sampler.Keep, a.sampler.Active = cfg.SampleInterval, cfg.HistoryRetention, a.activity.Watching
 	a.sampler.Planned = func() int { return a.budget().Plan.Total() }
 	a.sampler.Redact, a.sampler.Log = a.redact, log
 	a.activity.OnWake = func() { a.monitor.Refresh(); a.sampler.Kick() }
@@ -397,6 +397,10 @@ func (a *app) computeAlerts(ctx context.Context) ([]views.Alert, error) {
 		if _, r, err := a.fleet.Report(ctx); err == nil {
 			out = append(out, handlers.FleetAlerts(r, handlers.RedisSuspended(ctx, a.switches))...)
 		}
+	}
+	if a.activity.Mode() == watch.Off {
+		out = append(out, views.Alert{Level: "warning", Href: "/", Text: "WATCH=off: this console instance samples nothing in the " +
+			"background; figures are what other instances stored, and nothing is noticed while nobody looks"})
 	}
 	if n := a.demoOperators.Load(); n > 0 {
 		out = append(out, views.Alert{Level: "critical", Href: "/operators", Text: fmt.Sprintf(

@@ -115,7 +115,7 @@ func (a *app) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !a.activity.Active() {
+			if !a.activity.Watching() {
 				continue // pruning can wait: it must not wake a scaled-to-zero compute
 			}
 			if err := a.auth.Prune(ctx, 7*24*time.Hour); err != nil {

@@ -92,6 +92,9 @@ type Config struct {
 	// only while someone used the console within ActiveWindow.
 	SampleInterval time.Duration
 	ActiveWindow   time.Duration
+	// Watch is when background sampling runs: "always", "active" (only
+	// while someone used the console within ActiveWindow) or "off".
+	Watch string
 	// HistoryRetention is how long samples are kept.
 	HistoryRetention time.Duration
 	// LookupReasonRequired makes a reason mandatory for account lookups.
@@ -257,6 +260,16 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	}
 	if c.ActiveWindow, err = durationVar(getenv, "ACTIVE_WINDOW", 10*time.Minute, 10*time.Second, 24*time.Hour); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.Watch = strings.ToLower(strings.TrimSpace(getenv("WATCH"))); c.Watch {
+	case "":
+		c.Watch = "active"
+		if strict {
+			c.Watch = "always"
+		}
+	case "always", "active", "off":
+	default:
+		errs = append(errs, fmt.Errorf("WATCH must be always, active or off, not %q", c.Watch))
 	}
 	if c.HistoryRetention, err = durationVar(getenv, "HISTORY_RETENTION", 14*24*time.Hour, time.Hour, 90*24*time.Hour); err != nil {
 		errs = append(errs, err)

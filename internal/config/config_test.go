@@ -149,3 +149,26 @@ func TestBudgetConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchMode(t *testing.T) {
+	dev := "postgres://postgres@127.0.0.1:5432/atum"
+	for _, tc := range []struct {
+		env, watch, want string
+	}{
+		{"production", "", "always"}, {"staging", "", "always"}, {"development", "", "active"}, {"demo", "", "active"},
+		{"production", "active", "active"}, {"development", "ALWAYS", "always"}, {"development", "off", "off"},
+	} {
+		db := dev
+		if tc.env == "production" || tc.env == "staging" {
+			db = prodDB
+		}
+		c, err := load(map[string]string{"ENVIRONMENT": tc.env, "DATABASE_URL": db, "WATCH": tc.watch})
+		if err != nil || c.Watch != tc.want {
+			t.Errorf("%s with WATCH=%q: %v, %v; want %s", tc.env, tc.watch, c, err, tc.want)
+		}
+	}
+	if _, err := load(map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": dev, "WATCH": "sometimes"}); err == nil ||
+		!strings.Contains(err.Error(), "WATCH") {
+		t.Errorf("WATCH=sometimes: %v, want an error naming WATCH", err)
+	}
+}

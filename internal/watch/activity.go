@@ -11,13 +11,45 @@ import (
 type Activity struct {
 	last   atomic.Int64 // unix nanoseconds
 	window time.Duration
+	mode   string
 	// OnWake is called when activity resumes after a quiet window.
 	OnWake func()
 }
 
+// Watch modes: when background checks and samplers run.
+const (
+	// Always samples every system on its interval whether or not anybody
+	// looks (production: a crash loop at night must not go unnoticed).
+	Always = "always"
+	// WhileActive samples only while someone used the console within the
+	// window (a Neon compute may scale to zero).
+	WhileActive = "active"
+	// Off never samples in the background; pages show what is stored.
+	Off = "off"
+)
+
 // NewActivity returns a tracker that counts as active for window after
-// the last Touch.
-func NewActivity(window time.Duration) *Activity { return &Activity{window: window} }
+// the last Touch, watching while active.
+func NewActivity(window time.Duration) *Activity { return &Activity{window: window, mode: WhileActive} }
+
+// NewWatch returns a tracker for a watch mode (Always, WhileActive, Off).
+func NewWatch(mode string, window time.Duration) *Activity {
+	return &Activity{window: window, mode: mode}
+}
+
+// Watching reports whether background checks and samplers run now.
+func (a *Activity) Watching() bool {
+	switch a.mode {
+	case Always:
+		return true
+	case Off:
+		return false
+	}
+	return a.Active()
+}
+
+// Mode is the watch mode.
+func (a *Activity) Mode() string { return a.mode }
 
 // Touch records a use of the console now.
 func (a *Activity) Touch() {

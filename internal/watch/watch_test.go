@@ -155,3 +155,16 @@ func TestNotCheckedKeepsTheLastState(t *testing.T) {
 		t.Fatalf("a real failure after: %+v", st)
 	}
 }
+
+func TestWatchModes(t *testing.T) {
+	always, active, off := NewWatch(Always, time.Minute), NewWatch(WhileActive, time.Minute), NewWatch(Off, time.Minute)
+	if !always.Watching() || active.Watching() || off.Watching() {
+		t.Fatalf("before any use: always %v, active %v, off %v", always.Watching(), active.Watching(), off.Watching())
+	}
+	for _, a := range []*Activity{always, active, off} {
+		a.Touch()
+	}
+	if !always.Watching() || !active.Watching() || off.Watching() {
+		t.Fatalf("after a use: always %v, active %v, off %v", always.Watching(), active.Watching(), off.Watching())
+	}
+}

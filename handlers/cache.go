@@ -104,6 +104,7 @@ func (h *Cache) machines(ctx context.Context, now time.Time) ([]views.MachineCac
 	if err != nil {
 		return nil, nil, err
 	}
+	groups := instanceGroups(insts)
 	var out []views.MachineCache
 	var live []rediscache.Instance
 	for _, i := range insts {
@@ -112,8 +113,8 @@ func (h *Cache) machines(ctx context.Context, now time.Time) ([]views.MachineCac
 			Overall: c.Percent(c.MemoryHits + c.RedisHits), Memory: c.Percent(c.MemoryHits), Redis: c.Percent(c.RedisHits),
 			DB: c.Percent(c.Misses), RedisCommands: c.RedisCommands, RedisPerMin: recent[i.ID], Suspended: i.Suspended,
 			Source: i.Source, LastSeen: Ago(i.LastSeen, now), Stale: now.Sub(i.LastSeen) > switches.LiveWithin}
-		if rediscache.Jump(recent[i.ID], before[i.ID]) {
-			row.Jump = fmt.Sprintf("jumped from %.0f/min", before[i.ID])
+		if base, from, ok := rediscache.Baseline(i.ID, recent, before, groups); ok && rediscache.Jump(recent[i.ID], base) {
+			row.Jump = fmt.Sprintf("jumped from %.0f/min (%s)", base, baselineText(from))
 		}
 		if !row.Stale {
 			live = append(live, i)
@@ -262,15 +263,36 @@ func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time
 				"Redis commands projected at %s per day, %.0f %% of the budget of %s", thousands(perDay), pct, thousands(budget))})
 		}
 	}
-	if recent, before, err := commandRates(ctx, pool, now); err == nil {
+	insts, ierr := rediscache.Instances(ctx, pool, now.Add(-time.Hour))
+	if recent, before, err := commandRates(ctx, pool, now); err == nil && ierr == nil {
+		groups := instanceGroups(insts)
 		for id, r := range recent {
-			if rediscache.Jump(r, before[id]) {
+			if base, from, ok := rediscache.Baseline(id, recent, before, groups); ok && rediscache.Jump(r, base) {
 				out = append(out, views.Alert{Level: "warning", Href: "/cache", Text: fmt.Sprintf(
-					"Redis commands from instance %s jumped to %.0f per minute (%.0f per minute in the hour before)", id, r, before[id])})
+					"Redis commands from instance %s jumped to %.0f per minute (%.0f per minute: %s)", id, r, base, baselineText(from))})
 			}
 		}
 	}
 	return out
+}
+
+func instanceGroups(insts []rediscache.Instance) map[string]string {
+	groups := map[string]string{}
+	for _, i := range insts {
+		groups[i.ID] = i.Group
+	}
+	return groups
+}
+
+// baselineText says what a jump was measured against.
+func baselineText(from string) string {
+	switch from {
+	case "own":
+		return "its own rate in the hour before"
+	case "group":
+		return "the median of its process group, it has no history yet"
+	}
+	return "the fleet's median, it has no history yet"
 }
 
 // thousands formats n with thousands separators: 12,000,000.

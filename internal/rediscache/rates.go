@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -190,6 +191,47 @@ func Series(ctx context.Context, pool *pgxpool.Pool, from time.Time, bucket time
 // least three times higher and at least one command a second.
 func Jump(recentPerMin, beforePerMin float64) bool {
 	return recentPerMin >= 60 && recentPerMin >= 3*beforePerMin
+}
+
+// Baseline is the Redis commands per minute an instance's recent rate is
+// judged against: its own rate in the hour before when it reported then
+// (before holds it); for an instance without that history (a new machine,
+// the first boot the console sees) the median recent rate of the other
+// instances of its process group, else of the whole fleet. A deploy that
+// restarts every instance at normal rates therefore raises nothing. From
+// says which ("own", "group", "fleet"); ok is false when there is nothing
+// to compare with: no rule fires without a baseline.
+func Baseline(id string, recent, before map[string]float64, group map[string]string) (perMin float64, from string, ok bool) {
+	if b, had := before[id]; had {
+		return b, "own", true
+	}
+	var peers, fleet []float64
+	for other, r := range recent {
+		if other == id {
+			continue
+		}
+		fleet = append(fleet, r)
+		if group[other] == group[id] {
+			peers = append(peers, r)
+		}
+	}
+	switch {
+	case len(peers) > 0:
+		return median(peers), "group", true
+	case len(fleet) > 0:
+		return median(fleet), "fleet", true
+	}
+	return 0, "", false
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // Prune deletes heartbeat history older than keep and heartbeat rows not

@@ -241,3 +241,30 @@ func TestJump(t *testing.T) {
 		}
 	}
 }
+
+// A new instance is judged against its peers, not against zero: a deploy
+// that restarts the fleet at normal rates is no jump, a new boot far above
+// its peers is.
+func TestBaseline(t *testing.T) {
+	groups := map[string]string{"api-1": "api", "api-2": "api", "api-3": "api", "wrk-1": "worker"}
+	restarted := map[string]float64{"api-1": 110, "api-2": 115, "api-3": 108, "wrk-1": 40}
+	for id, r := range restarted {
+		base, from, ok := rediscache.Baseline(id, restarted, map[string]float64{}, groups)
+		if !ok || rediscache.Jump(r, base) {
+			t.Errorf("after a fleet-wide restart %s (%.0f/min) against %.0f (%s): a jump", id, r, base, from)
+		}
+	}
+	looping := map[string]float64{"api-1": 110, "api-2": 115, "api-3": 2000, "wrk-1": 40}
+	if base, from, ok := rediscache.Baseline("api-3", looping, map[string]float64{}, groups); !ok || from != "group" || !rediscache.Jump(2000, base) {
+		t.Errorf("a crash-looping new boot against its group: %.0f (%s) %v", base, from, ok)
+	}
+	if base, from, ok := rediscache.Baseline("wrk-1", looping, map[string]float64{}, groups); !ok || from != "fleet" || base != 115 {
+		t.Errorf("an instance alone in its group is judged against the fleet: %.0f (%s) %v", base, from, ok)
+	}
+	if base, from, ok := rediscache.Baseline("api-1", looping, map[string]float64{"api-1": 10}, groups); !ok || from != "own" || base != 10 {
+		t.Errorf("an instance with history is judged against itself: %.0f (%s) %v", base, from, ok)
+	}
+	if _, _, ok := rediscache.Baseline("only", map[string]float64{"only": 500}, nil, nil); ok {
+		t.Error("a lone new instance has a baseline")
+	}
+}

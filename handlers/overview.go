@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -43,7 +44,16 @@ func (h *Overview) Show(c echo.Context) error {
 	if h.Alerts != nil {
 		m.Alerts = append(m.Alerts, h.Alerts(c.Request().Context())...)
 	}
+	// Critical first, each level in the order the rules gave.
+	slices.SortStableFunc(m.Alerts, func(a, b views.Alert) int { return levelRank(a.Level) - levelRank(b.Level) })
 	return Render(c, http.StatusOK, views.OverviewPage(h.Page(c, "Overview", "overview"), m))
+}
+
+func levelRank(level string) int {
+	if level == "critical" {
+		return 0
+	}
+	return 1
 }
 
 // Tile turns a system's status into its Overview tile.

@@ -45,6 +45,8 @@ type Base struct {
 	// the systems each screen (by navigation key) reads.
 	Systems Snapshotter
 	Reads   map[string][]string
+	// Markers gives the history charts their event markers (nil: none).
+	Markers MarkerReader
 }
 
 // ScreenReads names the systems each screen reads, by navigation key.
@@ -56,7 +58,9 @@ var ScreenReads = map[string][]string{
 	"accounts":    {"platform", "postgres", "redis"},
 	"fleet":       {"postgres", "fly"},
 	"audit":       {"postgres"},
+	"alerts":      {"postgres"},
 	"operators":   {"postgres"},
+	"timeline":    {"postgres"},
 }
 
 const (

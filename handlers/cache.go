@@ -163,7 +163,7 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time) views.Redi
 	ctx := c.Request().Context()
 	down, ok := h.System("redis")
 	if ok && down.State == watch.Failing {
-		v.Err = "Redis is unreachable (" + lastAnswered(down.LastOK, now) + "): " + down.Err
+		v.Err = "Redis is unreachable (" + LastAnswered(down.LastOK, now) + "): " + down.Err
 	}
 	srv, err := h.Redis.Latest(ctx)
 	switch {
@@ -227,6 +227,7 @@ func (h *Cache) chart(ctx context.Context, now time.Time) views.Chart {
 		}
 		chart.Series = append(chart.Series, views.ChartSeries{Name: s.name, Class: s.class, Points: pts})
 	}
+	chart.Markers = h.chartMarkers(ctx, from, now)
 	return chart
 }
 
@@ -256,10 +257,10 @@ func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time
 	if perDay, span, err := rediscache.CommandsPerDay(ctx, pool, now); err == nil && span >= time.Minute && budget > 0 {
 		switch pct := float64(perDay) * 100 / float64(budget); {
 		case pct > 100:
-			out = append(out, views.Alert{Level: "critical", Href: "/cache", Text: fmt.Sprintf(
+			out = append(out, views.Alert{Level: "critical", Rule: "cache.redis_budget", Href: "/cache", Text: fmt.Sprintf(
 				"Redis commands projected at %s per day, over the budget of %s (%.0f %%): consider SUSPEND_REDIS", thousands(perDay), thousands(budget), pct)})
 		case pct >= 80:
-			out = append(out, views.Alert{Level: "warning", Href: "/cache", Text: fmt.Sprintf(
+			out = append(out, views.Alert{Level: "warning", Rule: "cache.redis_budget", Href: "/cache", Text: fmt.Sprintf(
 				"Redis commands projected at %s per day, %.0f %% of the budget of %s", thousands(perDay), pct, thousands(budget))})
 		}
 	}
@@ -268,7 +269,7 @@ func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time
 		groups := instanceGroups(insts)
 		for id, r := range recent {
 			if base, from, ok := rediscache.Baseline(id, recent, before, groups); ok && rediscache.Jump(r, base) {
-				out = append(out, views.Alert{Level: "warning", Href: "/cache", Text: fmt.Sprintf(
+				out = append(out, views.Alert{Level: "warning", Rule: "cache.redis_jump", Subject: id, Group: "instances", Href: "/cache", Text: fmt.Sprintf(
 					"Redis commands from instance %s jumped to %.0f per minute (%.0f per minute: %s)", id, r, base, baselineText(from))})
 			}
 		}

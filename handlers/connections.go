@@ -199,7 +199,10 @@ func (h *Connections) history(c echo.Context, snap neon.Snapshot) views.Chart {
 		chart.Empty = "no samples in this range: samples are taken every 15 s while someone uses the console"
 		return chart
 	}
-	return plot(chart, samples, time.Now().Add(-span), time.Now())
+	from, to := time.Now().Add(-span), time.Now()
+	chart = plot(chart, samples, from, to)
+	chart.Markers = h.chartMarkers(c.Request().Context(), from, to)
+	return chart
 }
 
 // plot scales samples into the chart's 1000 × 200 viewBox.
@@ -310,7 +313,7 @@ func ConnectionAlerts(ctx context.Context, s ConnectionSampler, b neon.Budget) [
 	}
 	var out []views.Alert
 	for _, f := range neon.Assess(b, snap) {
-		out = append(out, views.Alert{Level: f.Level, Text: f.Text, Href: "/connections"})
+		out = append(out, views.Alert{Level: f.Level, Text: f.Text, Href: "/connections", Rule: f.Rule})
 	}
 	return out
 }

@@ -171,7 +171,10 @@ func RedisSuspended(ctx context.Context, store SwitchStore) bool {
 }
 
 func fleetAlert(a fly.Alert, suspended bool) views.Alert {
-	v := views.Alert{Level: a.Level, Text: "Fleet: " + a.Text, Href: "/fleet"}
+	v := views.Alert{Level: a.Level, Text: "Fleet: " + a.Text, Href: "/fleet", Rule: "fleet." + a.Kind, Subject: cmp.Or(a.Machine, a.Text)}
+	if a.Kind == "crash-loop" {
+		v.Group = "machines"
+	}
 	switch {
 	case a.Kind == "crash-loop" && suspended:
 		v.Href, v.Text = switchHref, v.Text+" (SUSPEND_REDIS is already on)"

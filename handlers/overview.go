@@ -32,13 +32,11 @@ func (h *Overview) Show(c echo.Context) error {
 	var m views.Overview
 	for _, st := range h.Systems.Snapshot() {
 		m.Tiles = append(m.Tiles, Tile(st, now))
-		if st.State == watch.Failing {
-			level := "warning"
-			if st.Key == "postgres" {
-				level = "critical"
-			}
-			m.Alerts = append(m.Alerts, views.Alert{Level: level, Href: st.Href,
-				Text: fmt.Sprintf("%s unreachable (%s): %s", st.Name, lastAnswered(st.LastOK, now), st.Err)})
+		// The other systems' outages are stored alerts; the console's own
+		// database cannot store its own, so it is shown live.
+		if st.State == watch.Failing && st.Key == "postgres" {
+			m.Alerts = append(m.Alerts, views.Alert{Level: "critical", Href: st.Href,
+				Text: fmt.Sprintf("%s unreachable (%s): %s", st.Name, LastAnswered(st.LastOK, now), st.Err)})
 		}
 	}
 	if h.Alerts != nil {
@@ -99,7 +97,9 @@ func Ago(t, now time.Time) string {
 	}
 }
 
-func lastAnswered(t, now time.Time) string {
+// LastAnswered says when a system last answered: "last answered 3m ago",
+// or "not once since the console started".
+func LastAnswered(t, now time.Time) string {
 	if t.IsZero() {
 		return "not once since the console started"
 	}

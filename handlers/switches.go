@@ -240,7 +240,7 @@ func SwitchAlerts(ctx context.Context, store SwitchStore) []views.Alert {
 	var out []views.Alert
 	now := time.Now()
 	if s.Enabled {
-		out = append(out, views.Alert{Level: "warning", Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
+		out = append(out, views.Alert{Level: "warning", Rule: "switch.on", Subject: s.Name, Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
 			"SUSPEND_REDIS is ON since %s (by %s: %s): the platform bypasses Redis", Ago(s.ChangedAt, now), s.ChangedBy, s.Reason)})
 	}
 	live, err := store.LiveInstances(ctx)
@@ -248,7 +248,7 @@ func SwitchAlerts(ctx context.Context, store SwitchStore) []views.Alert {
 		return out
 	}
 	if p := switches.Propagate(s, live); len(p.Pending) > 0 && now.Sub(s.ChangedAt) > 15*time.Second {
-		out = append(out, views.Alert{Level: "critical", Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
+		out = append(out, views.Alert{Level: "critical", Rule: "switch.not_applied", Subject: s.Name, Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
 			"SUSPEND_REDIS %s is not applied on %d of %d live instances after %s: %s", onOff(s.Enabled), len(p.Pending), p.Live,
 			Ago(s.ChangedAt, now), strings.Join(p.Pending, ", "))})
 	}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the dev stack (internal/devstack) needs:
-# PostgreSQL 15, PgBouncer and Redis, and with --browser also Chromium.
+# PostgreSQL 15, PgBouncer and Redis, and with --browser (the tests) also
+# Chromium and Prometheus.
 #
 # Usage: scripts/install-deps.sh [--browser]
 #
@@ -14,7 +15,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--browser) browser=1 ;;
 	-h | --help)
-		sed -n '2,9s/^# \{0,1\}//p' "$0"
+		sed -n '2,10s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
@@ -43,6 +44,9 @@ have pgbouncer /usr/sbin || missing+=(pgbouncer)
 have redis-server /usr/bin || missing+=(redis-server)
 if ((browser)) && [[ ! -x /usr/bin/chromium ]]; then
 	missing+=(chromium)
+fi
+if ((browser)); then
+	have prometheus /usr/bin || missing+=(prometheus)
 fi
 
 if ((${#missing[@]} == 0)); then

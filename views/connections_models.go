@@ -122,6 +122,9 @@ type Chart struct {
 	// Ranges are links to other time ranges; the selected one is Active.
 	Ranges []ChartRange
 	Empty  string
+	// Markers are events drawn over the plot (releases, switch flips,
+	// purges); optional.
+	Markers []ChartMarker
 }
 
 // ChartRange is a time-range link of a chart.

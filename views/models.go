@@ -84,6 +84,37 @@ type Alert struct {
 	Level string
 	Text  string
 	Href  string
+	// Rule, Subject and Group are the alert's identity for the alert
+	// engine (see internal/alerts); pages leave them empty.
+	Rule    string
+	Subject string
+	Group   string
+	// ID is the stored alert's id (0 for a live, unstored alert); State
+	// its state; Since when it fired; Acked and Silenced who handles it
+	// and who quieted it, in words ("" when nobody).
+	ID       int64
+	State    string
+	Since    string
+	Acked    string
+	Silenced string
+}
+
+// AlertsView is the /alerts page.
+type AlertsView struct {
+	Open    []Alert
+	History []AlertEvent
+	// CanAct is true for operators and admins.
+	CanAct bool
+	Err    string
+}
+
+// AlertEvent is one line of the alerts' history.
+type AlertEvent struct {
+	At      string
+	Kind    string
+	Summary string
+	Actor   string
+	Note    string
 }
 
 // Overview is the Overview page.

@@ -48,7 +48,9 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		Regions: d.QStashRegions, Sampler: d.QStashSampler,
 		Purger: d.Purger, Background: d.Background}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
+	alertsPage := &handlers.Alerts{Base: base, Store: d.AlertStore}
 	throttles := &handlers.Throttles{Base: base, Store: d.Sessions}
+	incidents := &handlers.Timeline{Base: base, Reader: d.Timeline}
 	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))
 
 	get, post := http.MethodGet, http.MethodPost
@@ -61,6 +63,10 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 
 		{Method: post, Path: "/logout", Role: auth.Viewer, Handler: login.Logout},
 		{Method: get, Path: "/", Role: auth.Viewer, NavKey: "overview", NavLabel: "Overview", Handler: overview.Show},
+		{Method: get, Path: "/alerts", Role: auth.Viewer, NavKey: "alerts", NavLabel: "Alerts", Handler: alertsPage.List},
+		{Method: post, Path: "/alerts/:id/ack", Role: auth.Operator, Handler: alertsPage.Acknowledge},
+		{Method: post, Path: "/alerts/:id/silence", Role: auth.Operator, Handler: alertsPage.Silence},
+		{Method: post, Path: "/alerts/:id/unsilence", Role: auth.Operator, Handler: alertsPage.Unsilence},
 		{Method: get, Path: "/connections", Role: auth.Viewer, NavKey: "connections", NavLabel: "Connections", Handler: conns.Show},
 		{Method: get, Path: "/cache", Role: auth.Viewer, NavKey: "cache", NavLabel: "Cache", Handler: cache.Show},
 		{Method: post, Path: "/cache/probe", Role: auth.Operator, Handler: cache.Probe},
@@ -83,6 +89,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: post, Path: "/accounts/:kind/:id/protection", Role: auth.Admin, Handler: accts.Protection},
 		{Method: get, Path: "/fleet", Role: auth.Viewer, NavKey: "fleet", NavLabel: "Fleet", Handler: fleet.Show},
 		{Method: get, Path: "/fleet/machines/:id", Role: auth.Viewer, Handler: fleet.Machine},
+		{Method: get, Path: "/timeline", Role: auth.Viewer, NavKey: "timeline", NavLabel: "Timeline", Handler: incidents.Show},
 		{Method: get, Path: "/audit", Role: auth.Operator, NavKey: "audit", NavLabel: "Audit", Handler: auditLog.List},
 		{Method: get, Path: "/audit.csv", Role: auth.Operator, Handler: auditLog.Export, Budget: 15 * time.Second},
 		{Method: get, Path: "/operators", Role: auth.Admin, NavKey: "operators", NavLabel: "Operators", Handler: ops.List},

@@ -21,6 +21,7 @@ import (
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/internal/qstash"
+	"github.com/atum/ops-console/internal/timeline"
 	"github.com/atum/ops-console/views"
 )
 
@@ -51,6 +52,8 @@ type Deps struct {
 	SchemaErr func() error
 	// Alerts returns extra Overview alerts.
 	Alerts func(ctx context.Context) []views.Alert
+	// AlertStore keeps the alerts' lifecycle for /alerts (nil: not kept).
+	AlertStore handlers.AlertStore
 	// Activity is told about every page request, so background work runs
 	// only while someone uses the console.
 	Activity interface{ Touch() }
@@ -95,6 +98,15 @@ type Deps struct {
 	// log line.
 	Redact func(string) string
 
+	// Timeline feeds the incident timeline and the charts' markers; nil
+	// means the standard sources over Console (add an alert engine's with
+	// timeline.Timeline.With).
+	Timeline *timeline.Timeline
+
+	// Observe, when set, is told of every answered request: its method,
+	// route pattern (empty when none matched), status and duration.
+	Observe func(method, route string, status int, d time.Duration)
+
 	TrustFlyClientIP bool
 	AlwaysSecure     bool
 	SessionIdle      time.Duration
@@ -116,12 +128,15 @@ func New(d Deps) *Server {
 	if d.Redact == nil {
 		d.Redact = func(s string) string { return s }
 	}
+	if d.Timeline == nil {
+		d.Timeline = timeline.New(timeline.Standard(d.Console, d.FlyApp)...)
+	}
 	mem := newSessionMemory()
 	d.Sessions = forgetfulStore{SessionStore: d.Sessions, mem: mem}
 
 	cookies := handlers.Cookies{AlwaysSecure: d.AlwaysSecure, TrustProxyProto: d.TrustFlyClientIP}
 	base := &handlers.Base{Env: d.Env, Version: d.Version, Identity: d.Identity, Audit: d.Audit, Log: d.Log,
-		Systems: d.Systems, Reads: handlers.ScreenReads}
+		Systems: d.Systems, Reads: handlers.ScreenReads, Markers: d.Timeline}
 	e.HTTPErrorHandler = errorHandler(base, d.Log, d.Redact)
 
 	s := &Server{Echo: e}
@@ -131,6 +146,9 @@ func New(d Deps) *Server {
 		budgets[r.Method+" "+r.Path] = cmp.Or(r.Budget, PageBudget)
 	}
 
+	if d.Observe != nil {
+		e.Use(observe(d.Observe))
+	}
 	e.Use(middleware.Recover())
 	e.Use(requestID())
 	e.Use(requestLogger(d.Log, d.Redact))

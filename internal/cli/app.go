@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/accounts"
+	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
@@ -57,13 +57,16 @@ type app struct {
 	// direct makes probes call upstreams now rather than through the
 	// samplers (the check command).
 	direct bool
+	// observeProbe, when set (metrics are on), is told how long each
+	// check took and whether it failed.
+	observeProbe func(system string, d time.Duration, err error)
 
-	alertMu    sync.Mutex
-	alertAt    time.Time
-	alertCache []views.Alert
-	alertErr   string
-	alertBusy  bool
-	alertDone  chan struct{}
+	alertEngine *alerts.Engine
+	alertMu     sync.Mutex
+	alertAt     time.Time
+	alertCache  []views.Alert
+	alertErr    string
+	alertKick   chan struct{}
 }
 
 // Server-side limits of the serving pools: no page waits this long (the
@@ -127,6 +130,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.audit = audit.New(a.pool)
 	a.identity.Store(&views.DBIdentity{Host: hostOf(cfg.DatabaseURL), Err: "not checked yet"})
 	a.monitor = watch.New(cfg.CheckInterval, a.redact, log, a.checks()...)
+	a.alertEngine = newAlertEngine(a.pool)
 	a.activity = watch.NewWatch(cfg.Watch, cfg.ActiveWindow)
 	a.monitor.Gate = a.activity.Watching
 	a.sampler = neon.NewSampler()
@@ -134,7 +138,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.sampler.Interval, a.sampler.Keep, a.sampler.Active = cfg.SampleInterval, cfg.HistoryRetention, a.activity.Watching
 	a.sampler.Planned = func() int { return a.budget().Plan.Total() }
 	a.sampler.Redact, a.sampler.Log = a.redact, log
-	a.activity.OnWake = func() { a.monitor.Refresh(); a.sampler.Kick() }
+	a.alertKick = make(chan struct{}, 1)
+	a.activity.OnWake = func() {
+		a.monitor.Refresh()
+		a.sampler.Kick()
+		select {
+		case a.alertKick <- struct{}{}:
+		default:
+		}
+	}
 	return a, nil
 }
 
@@ -176,7 +188,7 @@ func (a *app) checks() []watch.Check {
 	if a.fleet != nil {
 		fl.Probe = a.probeFly
 	}
-	return append(cs, pgb, rc, qs, fl)
+	return a.timedChecks(append(cs, pgb, rc, qs, fl))
 }
 
 // probeConsoleDB checks the console's own database: it answers, its
@@ -329,85 +341,4 @@ func (a *app) redisSkip(ctx context.Context) string {
 		return "Redis is suspended (SUSPEND_REDIS is on)"
 	}
 	return ""
-}
-
-// alertsBudget bounds one computation of the Overview's alerts.
-const alertsBudget = 5 * time.Second
-
-// alerts lists Overview alerts beyond unreachable systems. They are
-// computed in the background at most every 5 s, however many people look;
-// a page never waits for them longer than firstAlertsWait, and while a
-// computation fails the last good list is shown with its age.
-func (a *app) alerts(ctx context.Context) []views.Alert {
-	a.alertMu.Lock()
-	stale := time.Since(a.alertAt) >= 5*time.Second
-	if stale && !a.alertBusy {
-		a.alertBusy = true
-		done := make(chan struct{})
-		a.alertDone = done
-		go a.refreshAlerts(done)
-	}
-	first, done := a.alertAt.IsZero(), a.alertDone
-	a.alertMu.Unlock()
-	if first && done != nil {
-		select {
-		case <-done:
-		case <-time.After(firstAlertsWait):
-		case <-ctx.Done():
-		}
-	}
-	a.alertMu.Lock()
-	defer a.alertMu.Unlock()
-	out := slices.Clone(a.alertCache)
-	if a.alertErr != "" {
-		out = append(out, views.Alert{Level: "warning", Href: "/", Text: a.alertErr})
-	}
-	return out
-}
-
-// firstAlertsWait is how long the first Overview waits for alerts.
-const firstAlertsWait = 500 * time.Millisecond
-
-func (a *app) refreshAlerts(done chan struct{}) {
-	defer close(done)
-	ctx, cancel := context.WithTimeout(context.Background(), alertsBudget)
-	defer cancel()
-	out, err := a.computeAlerts(ctx)
-	a.alertMu.Lock()
-	defer a.alertMu.Unlock()
-	a.alertBusy = false
-	if err != nil {
-		if !a.alertAt.IsZero() {
-			a.alertErr = "Alerts could not be recomputed (" + a.redact(err.Error()) + "); those shown are from " + handlers.Ago(a.alertAt, time.Now())
-		} else {
-			a.alertErr = "Alerts could not be computed: " + a.redact(err.Error())
-		}
-		return
-	}
-	a.alertCache, a.alertAt, a.alertErr = out, time.Now(), ""
-}
-
-// computeAlerts evaluates every alert rule once; it fails when the rules'
-// data could not be read in time.
-func (a *app) computeAlerts(ctx context.Context) ([]views.Alert, error) {
-	out := handlers.ConnectionAlerts(ctx, a.sampler, a.budget())
-	out = append(out, handlers.SwitchAlerts(ctx, a.switches)...)
-	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, time.Now())...)
-	if a.fleet != nil {
-		if _, r, err := a.fleet.Report(ctx); err == nil {
-			out = append(out, handlers.FleetAlerts(r, handlers.RedisSuspended(ctx, a.switches))...)
-		}
-	}
-	if a.activity.Mode() == watch.Off {
-		out = append(out, views.Alert{Level: "warning", Href: "/", Text: "WATCH=off: this console instance samples nothing in the " +
-			"background; figures are what other instances stored, and nothing is noticed while nobody looks"})
-	}
-	if n := a.demoOperators.Load(); n > 0 {
-		out = append(out, views.Alert{Level: "critical", Href: "/operators", Text: fmt.Sprintf(
-			"%d demo operator accounts exist in this %s database; they cannot sign in here, remove them", n, a.cfg.Environment)})
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("the console's database did not answer within %s", alertsBudget)
-	}
-	return out, nil
 }

@@ -333,7 +333,8 @@ func TestDemoRunsTwice(t *testing.T) {
 	}
 	for run := 1; run <= 2; run++ {
 		port := freePort(t)
-		env, out, stderr := testEnv(map[string]string{"DEMO_DIR": dir, "PORT": port, "DEMO_USERS": "20000"}, "")
+		env, out, stderr := testEnv(map[string]string{"DEMO_DIR": dir, "PORT": port, "DEMO_USERS": "20000",
+			"METRICS_ADDR": "127.0.0.1:" + freePort(t)}, "")
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
 		go func() { done <- Run(ctx, []string{"demo"}, env) }()

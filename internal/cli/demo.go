@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,7 @@ func demo(ctx context.Context, env Env) error {
 		"BUDGET_OTHER_ENGINES": "atum-console=14,migrations=1,batch=30",
 		// The simulated fleet makes about 2M Redis commands a day.
 		"REDIS_DAILY_COMMAND_BUDGET": "5000000",
+		"METRICS_ADDR":               cmp.Or(env.Getenv("METRICS_ADDR"), "127.0.0.1:9091"),
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
 	if err != nil {
@@ -136,6 +138,7 @@ func demo(ctx context.Context, env Env) error {
 	}
 	defer deliveries.Stop()
 	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://127.0.0.1:%s\n", port)
+	fmt.Fprintf(env.Stdout, "Prometheus metrics on http://%s/metrics\n", cfg.MetricsAddr)
 	fmt.Fprintln(env.Stdout, "sign in with password \"demo\" as one of:")
 	for _, o := range demoOperators {
 		fmt.Fprintf(env.Stdout, "  %-22s %s\n", o.email, o.role)

@@ -9,9 +9,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/store"
+	"github.com/atum/ops-console/internal/timeline"
 	"github.com/atum/ops-console/views"
 	"github.com/atum/ops-console/web"
 )
@@ -48,15 +50,23 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		log.Warn("console database unreachable at start; serving degraded and retrying", "error", a.redact(err.Error()))
 	}
 
+	observe, stopMetrics, err := a.startMetrics(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
 	go a.monitor.Run(ctx)
 	go a.sampler.Run(ctx)
 	go a.maintain(ctx)
+	go a.watchAlerts(ctx, cfg.CheckInterval)
 	go a.resumePurges(ctx)
 
 	srv := web.New(web.Deps{
 		Env: cfg.Environment, Version: env.Version, Log: log, Sessions: a.auth, Audit: a.audit,
 		Systems: a.monitor, Identity: func() views.DBIdentity { return *a.identity.Load() },
-		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts, Activity: a.activity,
+		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts, AlertStore: a.alertEngine, Activity: a.activity,
+		Timeline:    timeline.New(timeline.Standard(a.pool, cfg.FlyAppName)...).With(alerts.TimelineSource{Engine: a.alertEngine}),
 		Connections: a.sampler, Budget: a.budget, BouncerConfigured: cfg.PgBouncerAdminURL != "",
 		PlatformHost: hostOf(cfg.PlatformDatabaseURL), ConsoleHost: hostOf(cfg.DatabaseURL),
 		Console: a.pool, Switches: a.switches, SwitchChanged: a.monitor.Refresh, Redis: a.redisInf,
@@ -65,7 +75,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		Fleet: a.fleetReporter(), FlyApp: cfg.FlyAppName,
 		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
-		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, Redact: a.redact,
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, Redact: a.redact, Observe: observe,
 	})
 	ln := opts.listener
 	if ln == nil {

@@ -68,6 +68,9 @@ type Config struct {
 	// Host and Port are where the console listens.
 	Host string
 	Port int
+	// MetricsAddr is where Prometheus metrics are served (host:port, on
+	// a listener of their own); empty when off.
+	MetricsAddr string
 	// TrustFlyClientIP takes the client address from Fly-Client-IP.
 	TrustFlyClientIP bool
 	// SessionIdle and SessionMax are the idle and absolute session timeouts.
@@ -224,6 +227,11 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	}
 	if c.Host == "" {
 		c.Host = "0.0.0.0"
+	}
+	if c.MetricsAddr = strings.TrimSpace(getenv("METRICS_ADDR")); c.MetricsAddr != "" {
+		if err := checkMetricsAddr(c.MetricsAddr, c.Port); err != nil {
+			add("METRICS_ADDR", "%v", err)
+		}
 	}
 	if c.TrustFlyClientIP, err = boolVar(getenv, "TRUST_FLY_CLIENT_IP", false); err != nil {
 		errs = append(errs, err)

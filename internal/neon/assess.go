@@ -27,6 +27,8 @@ func Level(value, limit int) string {
 
 // Finding is one thing an operator should know about the budget.
 type Finding struct {
+	// Rule names the check, e.g. "connections.waiting".
+	Rule  string
 	Level string // "warning" or "critical"
 	Text  string
 }
@@ -52,14 +54,16 @@ func (b Budget) PlanLimit(l Limits) (limit int, what string) {
 // Assess lists what is wrong or close to wrong in snap for budget b.
 func Assess(b Budget, snap Snapshot) []Finding {
 	var out []Finding
-	add := func(level, format string, a ...any) { out = append(out, Finding{level, fmt.Sprintf(format, a...)}) }
+	add := func(rule, level, format string, a ...any) {
+		out = append(out, Finding{Rule: "connections." + rule, Level: level, Text: fmt.Sprintf(format, a...)})
+	}
 	if snap.Err != "" {
-		add("warning", "The platform database could not be read at the last sample: %s", snap.Err)
+		add("sample_failed", "warning", "The platform database could not be read at the last sample: %s", snap.Err)
 		return out
 	}
 	l := snap.Limits
 	if lvl := Level(snap.Usage.Total, l.Usable); lvl != "ok" && l.Usable > 0 {
-		add(lvl, "Live connections at %.0f %% of the usable slots: %d of %d", pct(snap.Usage.Total, l.Usable), snap.Usage.Total, l.Usable)
+		add("live", lvl, "Live connections at %.0f %% of the usable slots: %d of %d", pct(snap.Usage.Total, l.Usable), snap.Usage.Total, l.Usable)
 	}
 	limit, what := b.PlanLimit(l)
 	planned := b.Plan.Total()
@@ -73,19 +77,19 @@ func Assess(b Budget, snap Snapshot) []Finding {
 				msg += fmt.Sprintf("; it breaks at machine %d of group %s (now %d)", at, g.Name, g.Machines)
 			}
 		}
-		add(lvl, "%s", msg)
+		add("planned", lvl, "%s", msg)
 	}
 	if bo := snap.Bouncer; bo != nil && bo.Waiting > 0 {
-		add("critical", "%d clients waiting for a connection in PgBouncer; longest wait %s", bo.Waiting, bo.MaxWait.Round(time.Millisecond))
+		add("waiting", "critical", "%d clients waiting for a connection in PgBouncer; longest wait %s", bo.Waiting, bo.MaxWait.Round(time.Millisecond))
 	}
 	if b.MaxCU > 0 && l.MaxConnections > 0 {
 		if want := ComputeMaxConnections(b.MinCU, b.MaxCU); want != l.MaxConnections {
-			add("warning", "The configured compute size %g–%g CU gives max_connections %d, but the server says %d: the configuration or the compute changed",
+			add("compute", "warning", "The configured compute size %g–%g CU gives max_connections %d, but the server says %d: the configuration or the compute changed",
 				b.MinCU, b.MaxCU, want, l.MaxConnections)
 		}
 	}
 	if !snap.Usage.CanSeeAll && snap.Usage.Role != "" {
-		add("warning", "The console's role %s lacks pg_monitor: states, ages and queries of other roles' sessions are hidden", snap.Usage.Role)
+		add("no_pg_monitor", "warning", "The console's role %s lacks pg_monitor: states, ages and queries of other roles' sessions are hidden", snap.Usage.Role)
 	}
 	return out
 }

@@ -31,6 +31,9 @@ type AlertStore interface {
 type Alerts struct {
 	*Base
 	Store AlertStore
+	// Changed is told after every action, so the Overview's list is
+	// read again at once.
+	Changed func()
 }
 
 // silences are the durations a silence may be chosen for.
@@ -54,7 +57,7 @@ func (h *Alerts) List(c echo.Context) error {
 	now := time.Now()
 	for _, a := range open {
 		v := views.Alert{ID: a.ID, Level: a.Severity, Text: a.Summary, Href: a.Href, Rule: a.Rule, State: a.State,
-			Since: "seen since " + Ago(a.FirstSeen, now)}
+			Since: "seen since " + Ago(a.FirstSeen, now), Runbook: alertRunbook(a)}
 		if a.FiredAt != nil {
 			v.Since = "firing since " + Ago(*a.FiredAt, now)
 		}
@@ -74,6 +77,7 @@ func (h *Alerts) List(c echo.Context) error {
 		m.History = append(m.History, views.AlertEvent{At: e.At.UTC().Format("2006-01-02 15:04:05Z"), Kind: e.Kind,
 			Summary: e.Summary, Actor: e.Actor, Note: e.Note})
 	}
+	m.Notifications = notificationsView(ctx, h.Store, now)
 	return Render(c, http.StatusOK, views.AlertsPage(h.Page(c, "Alerts", "alerts"), m))
 }
 
@@ -129,6 +133,9 @@ func (h *Alerts) act(c echo.Context, action, reason string, do func(context.Cont
 		return echo.NewHTTPError(http.StatusNotFound, "That alert is not open any more (resolved, or no such alert).")
 	case err != nil:
 		return Unavailable("the console's database", err)
+	}
+	if h.Changed != nil {
+		h.Changed()
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/alerts#alert-%d", id))
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the dev stack (internal/devstack) needs:
 # PostgreSQL 15, PgBouncer and Redis, and with --browser (the tests) also
-# Chromium and Prometheus.
+# Chromium, Prometheus and Alertmanager.
 #
 # Usage: scripts/install-deps.sh [--browser]
 #
@@ -47,6 +47,7 @@ if ((browser)) && [[ ! -x /usr/bin/chromium ]]; then
 fi
 if ((browser)); then
 	have prometheus /usr/bin || missing+=(prometheus)
+	have prometheus-alertmanager /usr/bin || missing+=(prometheus-alertmanager)
 fi
 
 if ((${#missing[@]} == 0)); then

@@ -97,12 +97,16 @@ type Alert struct {
 	Since    string
 	Acked    string
 	Silenced string
+	// Runbook is the rule's runbook, shown on /alerts (nil elsewhere).
+	Runbook *Runbook
 }
 
 // AlertsView is the /alerts page.
 type AlertsView struct {
 	Open    []Alert
 	History []AlertEvent
+	// Notifications is the delivery state of the alert notifications.
+	Notifications NotificationsView
 	// CanAct is true for operators and admins.
 	CanAct bool
 	Err    string

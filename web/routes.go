@@ -48,7 +48,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		Regions: d.QStashRegions, Sampler: d.QStashSampler,
 		Purger: d.Purger, Background: d.Background}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
-	alertsPage := &handlers.Alerts{Base: base, Store: d.AlertStore}
+	alertsPage := &handlers.Alerts{Base: base, Store: d.AlertStore, Changed: d.AlertsChanged}
 	throttles := &handlers.Throttles{Base: base, Store: d.Sessions}
 	incidents := &handlers.Timeline{Base: base, Reader: d.Timeline}
 	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))
@@ -64,6 +64,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		{Method: post, Path: "/logout", Role: auth.Viewer, Handler: login.Logout},
 		{Method: get, Path: "/", Role: auth.Viewer, NavKey: "overview", NavLabel: "Overview", Handler: overview.Show},
 		{Method: get, Path: "/alerts", Role: auth.Viewer, NavKey: "alerts", NavLabel: "Alerts", Handler: alertsPage.List},
+		{Method: get, Path: "/alerts/runbooks/:rule", Role: auth.Viewer, Handler: alertsPage.Runbook},
 		{Method: post, Path: "/alerts/:id/ack", Role: auth.Operator, Handler: alertsPage.Acknowledge},
 		{Method: post, Path: "/alerts/:id/silence", Role: auth.Operator, Handler: alertsPage.Silence},
 		{Method: post, Path: "/alerts/:id/unsilence", Role: auth.Operator, Handler: alertsPage.Unsilence},

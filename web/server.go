@@ -52,8 +52,10 @@ type Deps struct {
 	SchemaErr func() error
 	// Alerts returns extra Overview alerts.
 	Alerts func(ctx context.Context) []views.Alert
-	// AlertStore keeps the alerts' lifecycle for /alerts (nil: not kept).
-	AlertStore handlers.AlertStore
+	// AlertStore keeps the alerts' lifecycle for /alerts (nil: not kept);
+	// AlertsChanged is told after an operator acted on an alert.
+	AlertStore    handlers.AlertStore
+	AlertsChanged func()
 	// Activity is told about every page request, so background work runs
 	// only while someone uses the console.
 	Activity interface{ Touch() }

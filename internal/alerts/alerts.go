@@ -102,6 +102,10 @@ type Engine struct {
 	// DefaultFor for rules not listed. A rule listed with 0 fires at once.
 	For        map[string]time.Duration
 	DefaultFor time.Duration
+	// OnApply, when set, runs at the end of each evaluation's transaction
+	// with its transitions: notifications are written there, so each
+	// transition is notified exactly once.
+	OnApply func(ctx context.Context, tx pgx.Tx, ts []Transition, now time.Time) error
 }
 
 // lockKey elects the console instance that evaluates.
@@ -205,6 +209,11 @@ func (e *Engine) apply(ctx context.Context, tx pgx.Tx, found []merged, now time.
 		if a.State == Firing {
 			a.State, a.ResolvedAt = Resolved, &now
 			ts = append(ts, Transition{Alert: a, From: Firing, To: Resolved})
+		}
+	}
+	if e.OnApply != nil {
+		if err := e.OnApply(ctx, tx, ts, now); err != nil {
+			return nil, err
 		}
 	}
 	return ts, nil

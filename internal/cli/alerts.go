@@ -44,6 +44,14 @@ func (a *app) watchAlerts(ctx context.Context, every time.Duration) {
 	}
 }
 
+// kickAlerts asks the alert loop for a round now.
+func (a *app) kickAlerts() {
+	select {
+	case a.alertKick <- struct{}{}:
+	default:
+	}
+}
+
 // refreshAlerts runs one round: the rules' findings, their evaluation
 // (where this instance is elected) and the open alerts read back.
 func (a *app) refreshAlerts(parent context.Context) {

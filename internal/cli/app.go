@@ -81,6 +81,7 @@ const (
 // upstream to be up.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
+	alerts.SetRunbookURLs(cfg.AlertRunbookURLs)
 	var err error
 	if a.pool, err = store.OpenBounded(ctx, cfg.DatabaseURL, 10, statementTimeout, lockTimeout); err != nil {
 		return nil, err
@@ -142,10 +143,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.activity.OnWake = func() {
 		a.monitor.Refresh()
 		a.sampler.Kick()
-		select {
-		case a.alertKick <- struct{}{}:
-		default:
-		}
+		a.kickAlerts()
 	}
 	return a, nil
 }
@@ -279,7 +277,7 @@ func (a *app) schemaError() error {
 
 // redact removes every configured secret from text bound for a page or log.
 func (a *app) redact(s string) string {
-	for _, secret := range []string{a.cfg.QStashToken, a.cfg.QStashUSToken, a.cfg.QStashReadOnlyToken, a.cfg.QStashUSReadOnlyToken, a.cfg.FlyAPIToken} {
+	for _, secret := range append([]string{a.cfg.QStashToken, a.cfg.QStashUSToken, a.cfg.QStashReadOnlyToken, a.cfg.QStashUSReadOnlyToken, a.cfg.FlyAPIToken}, a.cfg.Notify.Secrets()...) {
 		if len(secret) >= 4 {
 			s = strings.ReplaceAll(s, secret, "xxxxx")
 		}

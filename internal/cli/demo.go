@@ -80,6 +80,12 @@ func demo(ctx context.Context, env Env) error {
 	if port == "" {
 		port = "8080"
 	}
+	// A local webhook receiver gets the alert notifications, signed.
+	receiver, err := startDemoReceiver()
+	if err != nil {
+		return err
+	}
+	defer receiver.close()
 	vars := map[string]string{
 		"ENVIRONMENT": config.Demo, "DATABASE_URL": st.PostgresURL(), "REDIS_URL": st.RedisURL(),
 		"PGBOUNCER_ADMIN_URL": st.PgBouncerAdminURL(), "HOST": "127.0.0.1", "PORT": port,
@@ -92,6 +98,9 @@ func demo(ctx context.Context, env Env) error {
 		// The simulated fleet makes about 2M Redis commands a day.
 		"REDIS_DAILY_COMMAND_BUDGET": "5000000",
 		"METRICS_ADDR":               cmp.Or(env.Getenv("METRICS_ADDR"), "127.0.0.1:9091"),
+		"ALERT_WEBHOOK_URL":          receiver.url + "/hook",
+		"ALERT_WEBHOOK_SECRET":       receiver.secret,
+		"CONSOLE_URL":                "http://127.0.0.1:" + port,
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
 	if err != nil {
@@ -139,6 +148,7 @@ func demo(ctx context.Context, env Env) error {
 	defer deliveries.Stop()
 	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://127.0.0.1:%s\n", port)
 	fmt.Fprintf(env.Stdout, "Prometheus metrics on http://%s/metrics\n", cfg.MetricsAddr)
+	fmt.Fprintf(env.Stdout, "alert notifications (signed webhook) received on %s/\n", receiver.url)
 	fmt.Fprintln(env.Stdout, "sign in with password \"demo\" as one of:")
 	for _, o := range demoOperators {
 		fmt.Fprintf(env.Stdout, "  %-22s %s\n", o.email, o.role)

@@ -59,13 +59,14 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 	go a.monitor.Run(ctx)
 	go a.sampler.Run(ctx)
 	go a.maintain(ctx)
+	a.startNotifications(ctx)
 	go a.watchAlerts(ctx, cfg.CheckInterval)
 	go a.resumePurges(ctx)
 
 	srv := web.New(web.Deps{
 		Env: cfg.Environment, Version: env.Version, Log: log, Sessions: a.auth, Audit: a.audit,
 		Systems: a.monitor, Identity: func() views.DBIdentity { return *a.identity.Load() },
-		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts, AlertStore: a.alertEngine, Activity: a.activity,
+		Ready: a.ready, SchemaErr: a.schemaError, Alerts: a.alerts, AlertStore: a.alertEngine, AlertsChanged: a.kickAlerts, Activity: a.activity,
 		Timeline:    timeline.New(timeline.Standard(a.pool, cfg.FlyAppName)...).With(alerts.TimelineSource{Engine: a.alertEngine}),
 		Connections: a.sampler, Budget: a.budget, BouncerConfigured: cfg.PgBouncerAdminURL != "",
 		PlatformHost: hostOf(cfg.PlatformDatabaseURL), ConsoleHost: hostOf(cfg.DatabaseURL),

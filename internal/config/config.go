@@ -78,6 +78,8 @@ type Config struct {
 	SessionMax  time.Duration
 	// CheckInterval is how often each system's tile is checked.
 	CheckInterval time.Duration
+	// Notify is where alert notifications go.
+	Notify Notify
 	// LogFormat is "json" or "text".
 	LogFormat string
 	// LogLevel is "debug", "info", "warn" or "error".
@@ -105,6 +107,8 @@ type Config struct {
 	// RedisDailyCommandBudget is the Redis commands per day the platform
 	// should stay under; the projection is compared with it.
 	RedisDailyCommandBudget int64
+	// AlertRunbookURLs are the team's own runbook URLs by alert rule (ALERT_RUNBOOK_URLS).
+	AlertRunbookURLs map[string]string
 }
 
 // Error is a configuration error naming the variable at fault.
@@ -263,6 +267,8 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	}
 
 	errs = append(errs, c.loadBudget(getenv)...)
+	errs = append(errs, c.loadRunbookURLs(getenv)...)
+	errs = append(errs, c.loadNotify(getenv)...)
 	if c.SampleInterval, err = durationVar(getenv, "SAMPLE_INTERVAL", 15*time.Second, time.Second, 10*time.Minute); err != nil {
 		errs = append(errs, err)
 	}

@@ -150,6 +150,18 @@ func alertViews(open []alerts.Alert, now time.Time) []views.Alert {
 	return append(out, quiet...)
 }
 
+// alertsFiring counts the firing alerts of the last round by severity;
+// ok is false before the first round was read.
+func (a *app) alertsFiring() (map[string]int, bool) {
+	a.alertMu.Lock()
+	defer a.alertMu.Unlock()
+	by := map[string]int{}
+	for _, al := range a.alertCache {
+		by[al.Level]++
+	}
+	return by, !a.alertAt.IsZero()
+}
+
 // alerts is the Overview's list of open alerts, from memory: pages never
 // wait for the rules. While a round fails, the last list is shown with
 // its age.

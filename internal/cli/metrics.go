@@ -41,7 +41,7 @@ func (a *app) metricsSources() metrics.Sources {
 			per, err := rediscache.Deltas(ctx, a.pool, from, to)
 			return rediscache.Total(per), err
 		},
-		Switches: a.switches.List, Reading: a.monitor.Gate,
+		Switches: a.switches.List, Reading: a.monitor.Gate, AlertsFiring: a.alertsFiring,
 		UpstreamCalls: func() map[string]int64 {
 			out := map[string]int64{"platform_database": a.sampler.Reads()}
 			if a.redis != nil {

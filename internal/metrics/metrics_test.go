@@ -337,3 +337,21 @@ func scrape(t *testing.T, h http.Handler, path string) string {
 	}
 	return string(b)
 }
+
+func TestAlertsFiring(t *testing.T) {
+	src := fakeSources()
+	src.AlertsFiring = func() (map[string]int, bool) { return map[string]int{"critical": 2}, true }
+	want := `
+# HELP atum_alerts_firing Alerts firing at the last evaluation this instance read, by severity (silenced ones included).
+# TYPE atum_alerts_firing gauge
+atum_alerts_firing{severity="critical"} 2
+atum_alerts_firing{severity="warning"} 0
+`
+	if err := testutil.CollectAndCompare(newPlatform(src), strings.NewReader(want), "atum_alerts_firing"); err != nil {
+		t.Fatal(err)
+	}
+	src.AlertsFiring = func() (map[string]int, bool) { return nil, false }
+	if n, err := testutil.GatherAndCount(registryOf(newPlatform(src)), "atum_alerts_firing"); err != nil || n != 0 {
+		t.Fatalf("before the first evaluation: %d series, %v", n, err)
+	}
+}

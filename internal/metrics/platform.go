@@ -43,6 +43,9 @@ type Sources struct {
 	Fleet func() (fly.Report, bool)
 	// Switches lists the kill switches (stored).
 	Switches func(ctx context.Context) ([]switches.Switch, error)
+	// AlertsFiring counts the firing alerts by severity (in memory); ok
+	// is false before the first evaluation was read.
+	AlertsFiring func() (bySeverity map[string]int, ok bool)
 	// UpstreamCalls counts the calls this instance made to each system
 	// since it started (in memory).
 	UpstreamCalls func() map[string]int64
@@ -96,6 +99,8 @@ var (
 
 	descSwitch = desc("kill_switch_enabled", "1 when a kill switch is in effect.", "switch")
 
+	descAlertsFiring = desc("alerts_firing", "Alerts firing at the last evaluation this instance read, by severity (silenced ones included).", "severity")
+
 	descUpstream = desc("upstream_calls_total", "Calls this console instance made to an upstream since it started (platform_database, redis, qstash_REGION).", "system")
 	descSourceUp = desc("metrics_source_up", "1 when a source of these metrics could be read at this scrape; 0 when it failed or did not answer in time (its metrics are then left out).", "source")
 )
@@ -103,7 +108,7 @@ var (
 var allDescs = []*prometheus.Desc{descSystemState, descNotChecked, descLastOK, descConnUsed, descConnUsable, descConnMax,
 	descConnPlanned, descPlanLimit, descIdleInTx, descLockWaiting, descConnSampleAt, descBouncerWait, descBouncerMax,
 	descCacheRatio, descCacheLookups, descRedisDay, descRedisBudget, descQueueLag, descQueuePaused, descQueueListed,
-	descQueueFail, descFlyMachines, descFlyLoops, descSwitch, descUpstream, descSourceUp}
+	descQueueFail, descFlyMachines, descFlyLoops, descSwitch, descAlertsFiring, descUpstream, descSourceUp}
 
 // states are the system states, in the order exported.
 var states = []string{watch.OK, watch.Failing, watch.Pending, watch.NotConfigured}
@@ -184,6 +189,7 @@ func (p *platform) gather() []prometheus.Metric {
 	out = append(out, p.systems()...)
 	out = append(out, p.planned()...)
 	out = append(out, p.fleet()...)
+	out = append(out, p.alerts()...)
 	out = append(out, p.upstream()...)
 	for _, pt := range parts {
 		up := 1.0
@@ -356,6 +362,21 @@ func (p *platform) fleet() []prometheus.Metric {
 			out = append(out, gauge(descFlyMachines, float64(by[s]), g.Name, s))
 		}
 		out = append(out, gauge(descFlyLoops, float64(g.CrashLoops), g.Name))
+	}
+	return out
+}
+
+func (p *platform) alerts() []prometheus.Metric {
+	if p.src.AlertsFiring == nil {
+		return nil
+	}
+	by, ok := p.src.AlertsFiring()
+	if !ok {
+		return nil
+	}
+	var out []prometheus.Metric
+	for _, sev := range []string{"critical", "warning"} {
+		out = append(out, gauge(descAlertsFiring, float64(by[sev]), sev))
 	}
 	return out
 }

@@ -264,8 +264,10 @@ func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time
 				"Redis commands projected at %s per day, %.0f %% of the budget of %s", thousands(perDay), pct, thousands(budget))})
 		}
 	}
-	insts, ierr := rediscache.Instances(ctx, pool, now.Add(-time.Hour))
-	if recent, before, err := commandRates(ctx, pool, now); err == nil && ierr == nil {
+	// Without the instances' groups, a new instance is judged against the
+	// fleet; one with history needs none.
+	insts, _ := rediscache.Instances(ctx, pool, now.Add(-time.Hour))
+	if recent, before, err := commandRates(ctx, pool, now); err == nil {
 		groups := instanceGroups(insts)
 		for id, r := range recent {
 			if base, from, ok := rediscache.Baseline(id, recent, before, groups); ok && rediscache.Jump(r, base) {

@@ -82,7 +82,10 @@ func (h *Queues) List(c echo.Context) error {
 	default:
 		m.Sampled, m.TotalLag = Ago(snap.At, time.Now()), snap.TotalLag()
 		if snap.Err != "" {
-			m.Sampled = "not listed: the latest attempt (" + Ago(snap.At, time.Now()) + ") failed; the queues below were listed " + Ago(snap.ListedAt, time.Now())
+			m.Sampled = "not listed: the latest attempt (" + Ago(snap.At, time.Now()) + ") failed"
+			if !snap.ListedAt.IsZero() {
+				m.Sampled += "; the queues below were listed " + Ago(snap.ListedAt, time.Now())
+			}
 			m.Err = "QStash could not be listed: " + snap.Err
 		}
 		for _, q := range snap.Queues {

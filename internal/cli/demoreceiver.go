@@ -74,8 +74,9 @@ func (r *demoReceiver) hook(w http.ResponseWriter, req *http.Request) {
 		d.Verdict, code = "refused: "+err.Error(), http.StatusUnauthorized
 	} else if r.seen[id] {
 		d.Verdict = "duplicate (already received)"
+	} else {
+		r.seen[id] = true
 	}
-	r.seen[id] = true
 	var pretty json.RawMessage
 	if json.Unmarshal(body, &pretty) == nil {
 		if out, err := json.MarshalIndent(pretty, "", "  "); err == nil {

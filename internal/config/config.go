@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/atum/ops-console/internal/neon"
+	"github.com/atum/ops-console/internal/secret"
 )
 
 // Environment names accepted in ENVIRONMENT.
@@ -490,8 +491,7 @@ func RedactURL(raw string) string {
 	}
 	q := u.Query()
 	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "password") || strings.Contains(lk, "token") || strings.Contains(lk, "secret") {
+		if secret.IsName(k) {
 			q.Set(k, "xxxxx")
 		}
 	}

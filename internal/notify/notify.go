@@ -111,7 +111,7 @@ func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, ts []alerts.Transition,
 					INSERT INTO ops.alert_notifications (alert_id, kind, target, payload, next_attempt_at, created_at)
 					SELECT $1, 'resolved', $2, $3, $4, $4
 					WHERE EXISTS (SELECT 1 FROM ops.alert_notifications
-					              WHERE alert_id = $1 AND target = $2 AND kind = 'firing')`, t.Alert.ID, tg.Name, body, now)
+					              WHERE alert_id = $1 AND target = $2 AND kind IN ('firing', 'repeat'))`, t.Alert.ID, tg.Name, body, now)
 			}
 			if err != nil {
 				return fmt.Errorf("notify: enqueue: %w", err)

@@ -135,7 +135,7 @@ func (s *Sender) one(ctx context.Context) (bool, error) {
 	}
 	client := s.Client
 	if client == nil {
-		client = http.DefaultClient
+		client = noRedirects
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.timeout())
 	// The wall clock signs and stamps the request: the receiver compares
@@ -169,3 +169,8 @@ func (s *Sender) record(ctx context.Context, m Message, limit int, now time.Time
 	}
 	return nil
 }
+
+// noRedirects is the default client: a redirect is answered as a failure,
+// never followed, so the signed body and its headers go only to the
+// configured target.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -56,17 +56,8 @@ func (h *Alerts) List(c echo.Context) error {
 	}
 	now := time.Now()
 	for _, a := range open {
-		v := views.Alert{ID: a.ID, Level: a.Severity, Text: a.Summary, Href: a.Href, Rule: a.Rule, State: a.State,
-			Since: "seen since " + Ago(a.FirstSeen, now), Runbook: alertRunbook(a)}
-		if a.FiredAt != nil {
-			v.Since = "firing since " + Ago(*a.FiredAt, now)
-		}
-		if a.AckedAt != nil {
-			v.Acked = fmt.Sprintf("acknowledged by %s %s: %s", a.AckedBy, Ago(*a.AckedAt, now), a.AckNote)
-		}
-		if a.Silenced(now) {
-			v.Silenced = fmt.Sprintf("silenced by %s until %s: %s", a.SilencedBy, a.SilencedUntil.UTC().Format("2006-01-02 15:04Z"), a.SilenceReason)
-		}
+		v := AlertView(a, now)
+		v.Runbook = alertRunbook(a)
 		m.Open = append(m.Open, v)
 	}
 	hist, err := h.Store.History(ctx, 100)
@@ -79,6 +70,26 @@ func (h *Alerts) List(c echo.Context) error {
 	}
 	m.Notifications = notificationsView(ctx, h.Store, now)
 	return Render(c, http.StatusOK, views.AlertsPage(h.Page(c, "Alerts", "alerts"), m))
+}
+
+// AlertView is a stored alert as the Overview and /alerts show it: since
+// when it fires (or was seen), who acknowledged it and who silenced it.
+func AlertView(a alerts.Alert, now time.Time) views.Alert {
+	v := views.Alert{ID: a.ID, Level: a.Severity, Text: a.Summary, Href: a.Href, Rule: a.Rule, Subject: a.Subject, State: a.State,
+		Since: "seen since " + Ago(a.FirstSeen, now)}
+	if a.FiredAt != nil {
+		v.Since = "firing since " + Ago(*a.FiredAt, now)
+	}
+	if a.AckedAt != nil {
+		v.Acked = "acknowledged by " + a.AckedBy + " " + Ago(*a.AckedAt, now)
+		if a.AckNote != "" {
+			v.Acked += ": " + a.AckNote
+		}
+	}
+	if a.Silenced(now) {
+		v.Silenced = fmt.Sprintf("silenced by %s until %s: %s", a.SilencedBy, a.SilencedUntil.UTC().Format("2006-01-02 15:04Z"), a.SilenceReason)
+	}
+	return v
 }
 
 // Acknowledge records that the operator handles the alert, with a note.

@@ -164,20 +164,6 @@ func loadSession(store SessionStore, mem *sessionMemory, cookies handlers.Cookie
 	}
 }
 
-// requestBudget runs each request under its route's time budget: every
-// query, Redis command and API call the handler makes ends by then, and
-// the error page renders in what is left of the page's 1.5 s.
-func requestBudget(d time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
-			defer cancel()
-			c.SetRequest(c.Request().WithContext(ctx))
-			return next(c)
-		}
-	}
-}
-
 // requestID gives every request an id of the console's own, in the
 // response header, the logs and the audit log. An incoming X-Request-Id
 // is never used (an audit row's request id cannot be forged); it is kept

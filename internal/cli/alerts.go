@@ -130,18 +130,8 @@ func alertViews(open []alerts.Alert, now time.Time) []views.Alert {
 		if al.State != alerts.Firing {
 			continue
 		}
-		v := views.Alert{ID: al.ID, Level: al.Severity, Text: al.Summary, Href: al.Href, Rule: al.Rule, Subject: al.Subject, State: al.State}
-		if al.FiredAt != nil {
-			v.Since = handlers.Ago(*al.FiredAt, now)
-		}
-		if al.AckedAt != nil {
-			v.Acked = "acknowledged by " + al.AckedBy + " " + handlers.Ago(*al.AckedAt, now)
-			if al.AckNote != "" {
-				v.Acked += ": " + al.AckNote
-			}
-		}
-		if al.Silenced(now) {
-			v.Silenced = "silenced by " + al.SilencedBy + " until " + al.SilencedUntil.UTC().Format("15:04Z") + ": " + al.SilenceReason
+		v := handlers.AlertView(al, now)
+		if v.Silenced != "" {
 			quiet = append(quiet, v)
 			continue
 		}

@@ -241,7 +241,7 @@ func (s *Sampler) store(ctx context.Context, conn *pgxpool.Conn, snap Snapshot) 
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (app) DO UPDATE SET at = EXCLUDED.at, listed_at = EXCLUDED.listed_at, machines = EXCLUDED.machines,
 			secrets = EXCLUDED.secrets, secrets_at = EXCLUDED.secrets_at, error = EXCLUDED.error, partial = EXCLUDED.partial`,
-		snap.App, snap.At, nullTime(snap.ListedAt), machines, secrets, nullTime(snap.SecretsAt), snap.Err, snap.Partial)
+		snap.App, snap.At, store.NullTime(snap.ListedAt), machines, secrets, store.NullTime(snap.SecretsAt), snap.Err, snap.Partial)
 	if err != nil {
 		return fmt.Errorf("fly: store snapshot: %w", err)
 	}
@@ -324,11 +324,4 @@ func Heartbeats(ctx context.Context, pool *pgxpool.Pool, within time.Duration) (
 		var h Heartbeat
 		return h, r.Scan(&h.Instance, &h.Machine, &h.Group, &h.Environment, &h.ReportedAt)
 	})
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }

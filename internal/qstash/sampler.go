@@ -135,7 +135,7 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, c *Client, reg
 	}
 	_, err = conn.Exec(ctx, `INSERT INTO ops.queue_snapshots (region, at, listed_at, queues, error) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (region) DO UPDATE SET at = EXCLUDED.at, listed_at = EXCLUDED.listed_at, queues = EXCLUDED.queues, error = EXCLUDED.error`,
-		region, snap.At, nullTime(snap.ListedAt), doc, snap.Err)
+		region, snap.At, store.NullTime(snap.ListedAt), doc, snap.Err)
 	return snap, true, err
 }
 
@@ -159,12 +159,4 @@ func (s *Sampler) Latest(ctx context.Context, region string) (Snapshot, error) {
 		return snap, fmt.Errorf("qstash: latest queues: %w", err)
 	}
 	return snap, json.Unmarshal(doc, &snap.Queues)
-}
-
-// nullTime is nil for the zero time.
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }

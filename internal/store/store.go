@@ -100,5 +100,13 @@ func systemID(ctx context.Context, pool *pgxpool.Pool) string {
 	return ""
 }
 
+// NullTime is t for a nullable timestamptz column: nil for the zero time.
+func NullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
 // IsNoRows reports whether err means a query found no row.
 func IsNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -160,7 +160,17 @@ func merge(findings []Finding) []merged {
 // rule's "for" fire, open ones no longer found resolve (a pending one is
 // cleared). It returns the transitions to notify.
 func (e *Engine) Evaluate(ctx context.Context, findings []Finding, now time.Time) (ts []Transition, ran bool, err error) {
+	return e.EvaluateFunc(ctx, func(context.Context) ([]Finding, error) { return findings, nil }, now)
+}
+
+// EvaluateFunc is Evaluate with the rules run by find, and only on the
+// elected instance: the others spend nothing on a round they would lose.
+func (e *Engine) EvaluateFunc(ctx context.Context, find func(context.Context) ([]Finding, error), now time.Time) (ts []Transition, ran bool, err error) {
 	ran, err = store.Elect(ctx, e.Pool, lockKey, func(conn *pgxpool.Conn) error {
+		findings, err := find(ctx)
+		if err != nil {
+			return err
+		}
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			ts, err = e.apply(ctx, tx, merge(findings), now)
 			return err

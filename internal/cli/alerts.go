@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -80,29 +81,33 @@ func (a *app) refreshAlerts(parent context.Context) {
 }
 
 func (a *app) evaluate(ctx context.Context, now time.Time) error {
-	found := a.findings(ctx)
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("the console's database did not answer within %s", alertsBudget)
-	}
-	var fs []alerts.Finding
-	for _, f := range found {
-		fs = append(fs, alerts.Finding{Rule: f.Rule, Subject: f.Subject, Group: f.Group, Severity: f.Level, Summary: f.Text, Href: f.Href})
-	}
-	_, _, err := a.alertEngine.Evaluate(ctx, fs, now)
+	_, _, err := a.alertEngine.EvaluateFunc(ctx, func(ctx context.Context) ([]alerts.Finding, error) {
+		found := a.findings(ctx, now)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("the console's database did not answer within %s", alertsBudget)
+		}
+		var fs []alerts.Finding
+		for _, f := range found {
+			fs = append(fs, alerts.Finding{Rule: f.Rule, Subject: f.Subject, Group: f.Group, Severity: f.Level, Summary: f.Text, Href: f.Href})
+		}
+		return fs, nil
+	}, now)
 	return err
 }
 
 // findings evaluates every alert rule once.
-func (a *app) findings(ctx context.Context) []views.Alert {
+func (a *app) findings(ctx context.Context, now time.Time) []views.Alert {
 	out := handlers.ConnectionAlerts(ctx, a.sampler, a.budget())
-	out = append(out, handlers.SwitchAlerts(ctx, a.switches)...)
-	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, time.Now())...)
+	sw := handlers.SwitchAlerts(ctx, a.switches)
+	out = append(out, sw...)
+	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, now)...)
 	if a.fleet != nil {
 		if _, r, err := a.fleet.Report(ctx); err == nil {
-			out = append(out, handlers.FleetAlerts(r, handlers.RedisSuspended(ctx, a.switches))...)
+			// SwitchAlerts raises switch.on exactly while SUSPEND_REDIS is on.
+			suspended := slices.ContainsFunc(sw, func(al views.Alert) bool { return al.Rule == "switch.on" })
+			out = append(out, handlers.FleetAlerts(r, suspended)...)
 		}
 	}
-	now := time.Now()
 	for _, st := range a.monitor.Snapshot() {
 		// The console's own database is shown live by the Overview: it
 		// cannot be stored while it is down.

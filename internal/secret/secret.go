@@ -20,11 +20,14 @@ var nameSuffixes = []string{"_key", "_pass", "_pwd", "_auth", "_sig", "_signatur
 // exactNames are secret names on their own (?key=…, ?sig=…).
 var exactNames = []string{"key", "pass", "pwd", "auth", "sig", "signature", "salt"}
 
+// wordSep turns every way of separating words in a name into "_".
+var wordSep = strings.NewReplacer("-", "_", ".", "_", " ", "_")
+
 // IsName reports whether a name (an environment variable, a query
 // parameter, a header, a detail key) marks a secret value, whatever its
 // case and whether it uses -, . or _ between words.
 func IsName(name string) bool {
-	n := strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(strings.ToLower(strings.TrimSpace(name)))
+	n := wordSep.Replace(strings.ToLower(strings.TrimSpace(name)))
 	if slices.Contains(exactNames, n) {
 		return true
 	}

@@ -133,6 +133,14 @@ func New(d Deps) *Server {
 	if d.Timeline == nil {
 		d.Timeline = timeline.New(timeline.Standard(d.Console, d.FlyApp)...)
 	}
+	// A flip shows on the charts at once, not after the markers' reuse.
+	switchChanged := d.SwitchChanged
+	d.SwitchChanged = func() {
+		d.Timeline.Forget()
+		if switchChanged != nil {
+			switchChanged()
+		}
+	}
 	mem := newSessionMemory()
 	d.Sessions = forgetfulStore{SessionStore: d.Sessions, mem: mem}
 

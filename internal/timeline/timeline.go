@@ -105,16 +105,45 @@ type Timeline struct {
 	// Limit bounds each source's events on a page; zero means
 	// DefaultLimit.
 	Limit int
+
+	marks *markCache
+}
+
+// markTTL is how long the charts' marker events are shared among
+// viewers before the sources are read again.
+const markTTL = 10 * time.Second
+
+// markCache shares the charts' marker events: one read of the sources per
+// chart window (whole minutes) and markTTL, however many people look.
+type markCache struct {
+	mu      sync.Mutex
+	windows map[[2]int64]markRead
+}
+
+type markRead struct {
+	at     time.Time
+	events []Event
+	err    error
 }
 
 // New returns a timeline over sources.
-func New(sources ...Source) *Timeline { return &Timeline{sources: slices.Clone(sources)} }
+func New(sources ...Source) *Timeline {
+	return &Timeline{sources: slices.Clone(sources), marks: &markCache{windows: map[[2]int64]markRead{}}}
+}
 
 // With returns a copy of t with more sources (an alert engine's, say).
 func (t *Timeline) With(sources ...Source) *Timeline {
-	c := *t
-	c.sources = append(slices.Clone(t.sources), sources...)
-	return &c
+	c := New(append(slices.Clone(t.sources), sources...)...)
+	c.Timeout, c.Limit = t.Timeout, t.Limit
+	return c
+}
+
+// Forget drops the shared marker events, after this console changed
+// something they show (a switch flipped).
+func (t *Timeline) Forget() {
+	t.marks.mu.Lock()
+	defer t.marks.mu.Unlock()
+	clear(t.marks.windows)
 }
 
 // Systems names the systems of t's sources, in the sources' order, once
@@ -139,6 +168,36 @@ func (t *Timeline) Read(ctx context.Context, from, to time.Time, systems []strin
 // Markers returns the events in [from, to) worth a marker on a history
 // chart, newest first; the error names the sources that failed.
 func (t *Timeline) Markers(ctx context.Context, from, to time.Time) ([]Event, error) {
+	// The sources are read for the window widened to whole minutes, and
+	// the events cut to [from, to) here, so viewers a few seconds apart
+	// share one read.
+	wFrom, wTo := from.Truncate(time.Minute), to.Truncate(time.Minute).Add(time.Minute)
+	key := [2]int64{wFrom.Unix(), wTo.Unix()}
+	t.marks.mu.Lock()
+	m, ok := t.marks.windows[key]
+	t.marks.mu.Unlock()
+	if !ok || time.Since(m.at) >= markTTL {
+		m.events, m.err = t.readMarks(ctx, wFrom, wTo)
+		m.at = time.Now()
+		t.marks.mu.Lock()
+		for k, old := range t.marks.windows {
+			if time.Since(old.at) >= markTTL {
+				delete(t.marks.windows, k)
+			}
+		}
+		t.marks.windows[key] = m
+		t.marks.mu.Unlock()
+	}
+	var out []Event
+	for _, e := range m.events {
+		if !e.At.Before(from) && e.At.Before(to) {
+			out = append(out, e)
+		}
+	}
+	return out, m.err
+}
+
+func (t *Timeline) readMarks(ctx context.Context, from, to time.Time) ([]Event, error) {
 	r := t.read(ctx, Query{From: from, To: to, Limit: MarkerLimit, MarksOnly: true}, nil)
 	var errs []error
 	for _, n := range r.Notes {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,5 +315,45 @@ func TestParseFilter(t *testing.T) {
 				t.Fatalf("round trip: %v %v", again, err)
 			}
 		})
+	}
+}
+
+// countingSource counts its reads.
+type countingSource struct {
+	reads  *atomic.Int32
+	events []timeline.Event
+}
+
+func (countingSource) Name() string   { return "counted" }
+func (countingSource) System() string { return "switches" }
+func (c countingSource) Events(context.Context, timeline.Query) ([]timeline.Event, error) {
+	c.reads.Add(1)
+	return c.events, nil
+}
+
+// Viewers of one chart window share one read of the sources; the events
+// are still cut to each chart's exact window, and Forget reads afresh.
+func TestMarkersAreShared(t *testing.T) {
+	now := time.Now()
+	var reads atomic.Int32
+	flip := timeline.Event{At: now.Add(-10 * time.Minute), System: "switches", What: "flip", Mark: true}
+	tl := timeline.New(countingSource{reads: &reads, events: []timeline.Event{flip}})
+	for i := range 20 {
+		evs, err := tl.Markers(context.Background(), now.Add(-time.Hour), now.Add(time.Duration(i)*time.Millisecond))
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("view %d: %v %v", i, evs, err)
+		}
+	}
+	if evs, _ := tl.Markers(context.Background(), now.Add(-9*time.Minute), now); len(evs) != 0 {
+		t.Fatalf("an event before the chart's window is on it: %v", evs)
+	}
+	if n := reads.Load(); n > 3 {
+		t.Fatalf("21 views read the sources %d times", n)
+	}
+	before := reads.Load()
+	tl.Forget()
+	tl.Markers(context.Background(), now.Add(-time.Hour), now)
+	if reads.Load() != before+1 {
+		t.Fatal("Forget did not make the next view read the sources")
 	}
 }

@@ -57,8 +57,9 @@ func (h *Cache) Show(c echo.Context) error {
 		}
 		m.Rates = append(m.Rates, hitRate(w.label, rediscache.Total(per)))
 	}
+	f := readCacheFigures(ctx, h.Console, now)
 	var err error
-	if m.Machines, m.Tenants, err = h.machines(ctx, now); err != nil {
+	if m.Machines, m.Tenants, err = h.machines(ctx, now, f); err != nil {
 		return err
 	}
 	sw, err := h.Switches.Store.Get(ctx, switches.SuspendRedis)
@@ -72,11 +73,9 @@ func (h *Cache) Show(c echo.Context) error {
 	if m.Switch, err = h.Switches.View(c, sw, live); err != nil {
 		return err
 	}
-	m.Redis = h.server(c, sw.Enabled, now)
+	m.Redis = h.server(c, sw.Enabled, now, f)
 	m.Chart = h.chart(ctx, now)
-	for _, a := range CacheAlerts(ctx, h.Console, h.Budget, now) {
-		m.Alerts = append(m.Alerts, a)
-	}
+	m.Alerts = cacheAlerts(f, h.Budget)
 	return Render(c, http.StatusOK, views.CachePage(h.Page(c, "Cache", "cache"), m))
 }
 
@@ -91,19 +90,18 @@ func hitRate(label string, t rediscache.Counters) views.HitRate {
 
 // machines lists every instance seen in the last hour with its figures,
 // and the top tenants by misses over the live ones.
-func (h *Cache) machines(ctx context.Context, now time.Time) ([]views.MachineCache, []views.TenantMisses, error) {
-	insts, err := rediscache.Instances(ctx, h.Console, now.Add(-time.Hour))
-	if err != nil {
-		return nil, nil, err
+func (h *Cache) machines(ctx context.Context, now time.Time, f cacheFigures) ([]views.MachineCache, []views.TenantMisses, error) {
+	if f.instsErr != nil {
+		return nil, nil, f.instsErr
 	}
 	hour, err := rediscache.Deltas(ctx, h.Console, now.Add(-time.Hour), now)
 	if err != nil {
 		return nil, nil, err
 	}
-	recent, before, err := commandRates(ctx, h.Console, now)
-	if err != nil {
-		return nil, nil, err
+	if f.ratesErr != nil {
+		return nil, nil, f.ratesErr
 	}
+	insts, recent, before := f.insts, f.recent, f.before
 	groups := instanceGroups(insts)
 	var out []views.MachineCache
 	var live []rediscache.Instance
@@ -149,7 +147,7 @@ func commandRates(ctx context.Context, pool *pgxpool.Pool, now time.Time) (recen
 	return recent, before, nil
 }
 
-func (h *Cache) server(c echo.Context, suspended bool, now time.Time) views.RedisServer {
+func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f cacheFigures) views.RedisServer {
 	v := views.RedisServer{Budget: h.Budget}
 	if !h.RedisConfigured {
 		v.Err = "Redis is not configured (REDIS_URL)."
@@ -182,9 +180,9 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time) views.Redi
 			v.KeyspaceHitRate = fmt.Sprintf("%.1f%%", float64(srv.KeyspaceHits)*100/float64(n))
 		}
 	}
-	perDay, span, err := rediscache.CommandsPerDay(ctx, h.Console, now)
-	if err != nil {
-		v.Err = err.Error()
+	perDay, span := f.perDay, f.span
+	if f.perDayErr != nil {
+		v.Err = f.perDayErr.Error()
 	}
 	v.CommandsPerDay = perDay
 	v.BudgetGauge = gauge("Commands per day", int(min(perDay, 1<<31)), int(min(h.Budget, 1<<31)), "projected from the last hour against REDIS_DAILY_COMMAND_BUDGET")
@@ -252,9 +250,33 @@ func (h *Cache) Probe(c echo.Context) error {
 // over the daily budget, a machine whose Redis commands jumped, and
 // SUSPEND_REDIS being on or not yet applied everywhere.
 func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time.Time) []views.Alert {
+	return cacheAlerts(readCacheFigures(ctx, pool, now), budget)
+}
+
+// cacheFigures are what the Cache page and its alerts read from the
+// console's database, read once per view or evaluation.
+type cacheFigures struct {
+	perDay         int64
+	span           time.Duration
+	perDayErr      error
+	insts          []rediscache.Instance
+	instsErr       error
+	recent, before map[string]float64
+	ratesErr       error
+}
+
+func readCacheFigures(ctx context.Context, pool *pgxpool.Pool, now time.Time) cacheFigures {
+	var f cacheFigures
+	f.perDay, f.span, f.perDayErr = rediscache.CommandsPerDay(ctx, pool, now)
+	f.insts, f.instsErr = rediscache.Instances(ctx, pool, now.Add(-time.Hour))
+	f.recent, f.before, f.ratesErr = commandRates(ctx, pool, now)
+	return f
+}
+
+func cacheAlerts(f cacheFigures, budget int64) []views.Alert {
 	var out []views.Alert
 	// A projection from less than a minute of samples is too noisy to alert on.
-	if perDay, span, err := rediscache.CommandsPerDay(ctx, pool, now); err == nil && span >= time.Minute && budget > 0 {
+	if perDay, span := f.perDay, f.span; f.perDayErr == nil && span >= time.Minute && budget > 0 {
 		switch pct := float64(perDay) * 100 / float64(budget); {
 		case pct > 100:
 			out = append(out, views.Alert{Level: "critical", Rule: "cache.redis_budget", Href: "/cache", Text: fmt.Sprintf(
@@ -264,11 +286,10 @@ func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time
 				"Redis commands projected at %s per day, %.0f %% of the budget of %s", thousands(perDay), pct, thousands(budget))})
 		}
 	}
-	// Without the instances' groups, a new instance is judged against the
-	// fleet; one with history needs none.
-	insts, _ := rediscache.Instances(ctx, pool, now.Add(-time.Hour))
-	if recent, before, err := commandRates(ctx, pool, now); err == nil {
-		groups := instanceGroups(insts)
+	// Without the instances' groups (f.insts nil), a new instance is
+	// judged against the fleet; one with history needs none.
+	if recent, before := f.recent, f.before; f.ratesErr == nil {
+		groups := instanceGroups(f.insts)
 		for id, r := range recent {
 			if base, from, ok := rediscache.Baseline(id, recent, before, groups); ok && rediscache.Jump(r, base) {
 				out = append(out, views.Alert{Level: "warning", Rule: "cache.redis_jump", Subject: id, Group: "instances", Href: "/cache", Text: fmt.Sprintf(

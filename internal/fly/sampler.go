@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/atum/ops-console/internal/sampling"
 	"github.com/atum/ops-console/internal/store"
 )
 
@@ -58,40 +59,53 @@ type Sampler struct {
 	Interval      time.Duration
 	SecretsEvery  time.Duration
 	EventsPerTick int
+	// OnSample, when set, runs after this instance stored a listing.
+	OnSample func()
 
-	mu      sync.Mutex
-	backoff time.Time
-	last    atomic.Pointer[Snapshot]
+	once sync.Once
+	smp  *sampling.Sampler[Snapshot]
+	last atomic.Pointer[Snapshot]
 }
 
 // Tick refreshes the snapshot if it is due and returns the latest one; the
 // error is the last listing's.
 func (s *Sampler) Tick(ctx context.Context) (Snapshot, error) {
-	s.mu.Lock()
-	until := s.backoff
-	s.mu.Unlock()
-	if time.Now().Before(until) {
-		return s.latestErr(ctx)
-	}
-	var snap Snapshot
-	var sampled bool
-	_, err := store.Elect(ctx, s.Pool, sampleLock, func(conn *pgxpool.Conn) (err error) {
-		snap, sampled, err = s.sample(ctx, conn)
-		return err
-	})
+	snap, took, err := s.sampler().Tick(ctx, false)
 	if err != nil {
 		// Fly's own errors are in the snapshot: this is the console's
 		// database.
 		return Snapshot{}, store.Console(fmt.Errorf("fly: sample: %w", err))
 	}
-	if !sampled {
+	if !took {
 		return s.latestErr(ctx)
 	}
-	s.last.Store(&snap)
 	if snap.Err != "" {
 		return snap, errors.New(snap.Err)
 	}
 	return snap, nil
+}
+
+// sampler elects the listing instance; the previous snapshot, read on the
+// elected connection, says whether a listing is due and is what a failed
+// listing keeps.
+func (s *Sampler) sampler() *sampling.Sampler[Snapshot] {
+	s.once.Do(func() {
+		s.smp = &sampling.Sampler[Snapshot]{Pool: s.Pool, Lock: sampleLock, Interval: s.Interval,
+			Last: func(ctx context.Context, conn *pgxpool.Conn) (Snapshot, time.Time, error) {
+				last, err := s.latest(ctx, conn)
+				if errors.Is(err, ErrNoSnapshot) {
+					return last, time.Time{}, nil
+				}
+				return last, last.At, err
+			},
+			Take: s.sample,
+			OnSample: func() {
+				if s.OnSample != nil {
+					s.OnSample()
+				}
+			}}
+	})
+	return s.smp
 }
 
 func (s *Sampler) latestErr(ctx context.Context) (Snapshot, error) {
@@ -105,17 +119,9 @@ func (s *Sampler) latestErr(ctx context.Context) (Snapshot, error) {
 	return snap, err
 }
 
-// sample lists the fleet unless it was listed within the interval; the
-// caller holds the election lock.
-func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, bool, error) {
-	last, err := s.latest(ctx, conn)
-	switch {
-	case errors.Is(err, ErrNoSnapshot):
-	case err != nil:
-		return Snapshot{}, false, err
-	case time.Since(last.At) < s.Interval*8/10:
-		return Snapshot{}, false, nil
-	}
+// sample lists the fleet and stores it; the caller holds the election
+// lock.
+func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, last Snapshot) (Snapshot, error) {
 	snap := Snapshot{App: s.Client.App(), At: time.Now().Truncate(time.Microsecond), ListedAt: last.ListedAt,
 		Machines: last.Machines, Secrets: last.Secrets, SecretsAt: last.SecretsAt}
 	ms, err := s.Client.Machines(ctx)
@@ -139,7 +145,11 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn) (Snapshot, boo
 	// ran out while the event logs were read.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return snap, true, s.store(sctx, conn, snap)
+	if err := s.store(sctx, conn, snap); err != nil {
+		return snap, err
+	}
+	s.last.Store(&snap)
+	return snap, nil
 }
 
 // withEvents replaces the listed events of the machines that exited in
@@ -216,9 +226,7 @@ func mergeEvents(old, fresh []Event) []Event {
 
 func (s *Sampler) noteLimit(err error) {
 	if d, limited := IsRateLimited(err); limited {
-		s.mu.Lock()
-		s.backoff = time.Now().Add(max(d, s.Interval))
-		s.mu.Unlock()
+		s.sampler().Hold(time.Now().Add(max(d, s.Interval)))
 	}
 }
 

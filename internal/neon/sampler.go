@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/atum/ops-console/internal/store"
+	"github.com/atum/ops-console/internal/sampling"
 )
 
 // samplerLock is the advisory lock that elects one sampling console
@@ -61,10 +62,14 @@ type Sampler struct {
 	Planned func() int
 	Redact  func(string) string
 	Log     *slog.Logger
+	// OnSample, when set, runs after this instance stored a sample.
+	OnSample func()
 
 	latest atomic.Pointer[Snapshot]
 	reads  atomic.Int64
 	kick   chan struct{}
+	once   sync.Once
+	smp    *sampling.Sampler[*Snapshot]
 }
 
 // NewSampler returns a Sampler; fill in its exported fields before Run.
@@ -119,24 +124,37 @@ func (s *Sampler) redact(msg string) string {
 // any transaction, so the console never sits idle in a transaction while
 // it reads the platform.
 func (s *Sampler) Tick(ctx context.Context) error {
-	_, err := store.Elect(ctx, s.Console, samplerLock, func(conn *pgxpool.Conn) error {
-		var recent bool
-		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.connection_samples WHERE at > now() - $1 * interval '1 second')`,
-			(s.Interval * 8 / 10).Seconds()).Scan(&recent)
-		if err != nil || recent {
-			return err
-		}
-		snap := s.read(ctx)
-		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return s.store(ctx, tx, snap) }); err != nil {
-			return err
-		}
-		s.latest.Store(snap)
-		return nil
-	})
-	if err != nil {
+	if _, _, err := s.sampler().Tick(ctx, false); err != nil {
 		return fmt.Errorf("neon: sample: %w", err)
 	}
 	return nil
+}
+
+// sampler elects the instance and skips a recent sample: one with a
+// history point, so a failed reading does not delay the next.
+func (s *Sampler) sampler() *sampling.Sampler[*Snapshot] {
+	s.once.Do(func() {
+		s.smp = &sampling.Sampler[*Snapshot]{Pool: s.Console, Lock: samplerLock, Interval: s.Interval,
+			Last: func(ctx context.Context, conn *pgxpool.Conn) (*Snapshot, time.Time, error) {
+				var at time.Time
+				err := conn.QueryRow(ctx, `SELECT COALESCE(max(at), 'epoch') FROM ops.connection_samples`).Scan(&at)
+				return nil, at, err
+			},
+			Take: func(ctx context.Context, conn *pgxpool.Conn, _ *Snapshot) (*Snapshot, error) {
+				snap := s.read(ctx)
+				if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error { return s.store(ctx, tx, snap) }); err != nil {
+					return nil, err
+				}
+				s.latest.Store(snap)
+				return snap, nil
+			},
+			OnSample: func() {
+				if s.OnSample != nil {
+					s.OnSample()
+				}
+			}}
+	})
+	return s.smp
 }
 
 // read takes one reading of the platform; failures are recorded in the

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/atum/ops-console/internal/sampling"
 	"github.com/atum/ops-console/internal/store"
 )
 
@@ -55,9 +56,12 @@ type Sampler struct {
 	Pool     *pgxpool.Pool
 	Clients  map[string]*Client
 	Interval time.Duration
+	// OnSample, when set, runs after this instance stored a region's
+	// snapshot.
+	OnSample func()
 
 	mu      sync.Mutex
-	backoff map[string]time.Time
+	regions map[string]*sampling.Sampler[Snapshot]
 }
 
 // Tick refreshes one region's snapshot if it is due, and returns the
@@ -67,27 +71,45 @@ func (s *Sampler) Tick(ctx context.Context, region string) (Snapshot, error) {
 	if !ok {
 		return Snapshot{}, ErrUnknownRegion
 	}
-	s.mu.Lock()
-	until := s.backoff[region]
-	s.mu.Unlock()
-	if time.Now().Before(until) {
-		return s.latestResult(ctx, region)
-	}
-	var snap Snapshot
-	var sampled bool
-	_, err := store.Elect(ctx, s.Pool, sampleLock, func(conn *pgxpool.Conn) (err error) {
-		snap, sampled, err = s.sample(ctx, conn, c, region)
-		return err
-	})
+	snap, took, err := s.sampler(region, c).Tick(ctx, false)
 	if err != nil {
 		// QStash's own errors are in the snapshot: this is the console's
 		// database.
 		return Snapshot{}, store.Console(fmt.Errorf("qstash: sample: %w", err))
 	}
-	if !sampled {
+	if !took {
 		return s.latestResult(ctx, region)
 	}
 	return snap.result()
+}
+
+// sampler returns the region's sampler: each region is due, and backs off
+// after a 429, on its own.
+func (s *Sampler) sampler(region string, c *Client) *sampling.Sampler[Snapshot] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.regions[region]; r != nil {
+		return r
+	}
+	r := &sampling.Sampler[Snapshot]{Pool: s.Pool, Lock: sampleLock, Interval: s.Interval,
+		Last: func(ctx context.Context, conn *pgxpool.Conn) (Snapshot, time.Time, error) {
+			var at time.Time
+			err := conn.QueryRow(ctx, `SELECT COALESCE(max(at), 'epoch') FROM ops.queue_snapshots WHERE region = $1`, region).Scan(&at)
+			return Snapshot{}, at, err
+		},
+		OnSample: func() {
+			if s.OnSample != nil {
+				s.OnSample()
+			}
+		}}
+	r.Take = func(ctx context.Context, conn *pgxpool.Conn, _ Snapshot) (Snapshot, error) {
+		return s.sample(ctx, conn, r, c, region)
+	}
+	if s.regions == nil {
+		s.regions = map[string]*sampling.Sampler[Snapshot]{}
+	}
+	s.regions[region] = r
+	return r
 }
 
 func (s *Sampler) latestResult(ctx context.Context, region string) (Snapshot, error) {
@@ -101,23 +123,13 @@ func (s *Sampler) latestResult(ctx context.Context, region string) (Snapshot, er
 	return snap.result()
 }
 
-// sample lists the region's queues unless they were listed within the
-// interval; the caller holds the election lock.
-func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, c *Client, region string) (Snapshot, bool, error) {
-	var recent bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.queue_snapshots WHERE region = $1 AND at > now() - $2 * interval '1 second')`,
-		region, (s.Interval * 8 / 10).Seconds()).Scan(&recent); err != nil || recent {
-		return Snapshot{}, false, err
-	}
+// sample lists the region's queues and stores them; the caller holds the
+// election lock.
+func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, r *sampling.Sampler[Snapshot], c *Client, region string) (Snapshot, error) {
 	snap := Snapshot{Region: region, At: time.Now()}
 	qs, err := c.Queues(ctx)
 	if d, limited := IsRateLimited(err); limited {
-		s.mu.Lock()
-		if s.backoff == nil {
-			s.backoff = map[string]time.Time{}
-		}
-		s.backoff[region] = time.Now().Add(max(d, s.Interval))
-		s.mu.Unlock()
+		r.Hold(time.Now().Add(max(d, s.Interval)))
 	}
 	if err != nil {
 		snap.Err = err.Error()
@@ -131,12 +143,12 @@ func (s *Sampler) sample(ctx context.Context, conn *pgxpool.Conn, c *Client, reg
 	}
 	doc, err := json.Marshal(snap.Queues)
 	if err != nil {
-		return snap, true, err
+		return snap, err
 	}
 	_, err = conn.Exec(ctx, `INSERT INTO ops.queue_snapshots (region, at, listed_at, queues, error) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (region) DO UPDATE SET at = EXCLUDED.at, listed_at = EXCLUDED.listed_at, queues = EXCLUDED.queues, error = EXCLUDED.error`,
 		region, snap.At, store.NullTime(snap.ListedAt), doc, snap.Err)
-	return snap, true, err
+	return snap, err
 }
 
 // ErrNoSnapshot says a region's queues were never listed.

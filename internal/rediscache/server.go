@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/atum/ops-console/internal/sampling"
 	"github.com/atum/ops-console/internal/store"
 )
 
@@ -70,9 +72,13 @@ type Sampler struct {
 	Interval time.Duration
 	// Suspended reports whether SUSPEND_REDIS is on.
 	Suspended func(ctx context.Context) (bool, error)
+	// OnSample, when set, runs after this instance stored a sample.
+	OnSample func()
 
 	latest atomic.Pointer[Server]
 	sent   atomic.Int64
+	once   sync.Once
+	smp    *sampling.Sampler[Server]
 }
 
 // ErrPaused says polling is paused because SUSPEND_REDIS is on.
@@ -93,61 +99,60 @@ func (s *Sampler) Tick(ctx context.Context, force bool) (Server, error) {
 			return Server{}, ErrPaused
 		}
 	}
-	fresh, err := s.elect(ctx, force, func(ctx context.Context, conn *pgxpool.Conn) error {
-		s.sent.Add(1)
-		info, err := s.Client.Info(ctx).Result()
-		if err != nil {
-			return fmt.Errorf("redis: INFO: %w", err)
-		}
-		srv, err := ParseInfo(info)
-		if err != nil {
-			return err
-		}
-		srv.At = time.Now()
-		if _, err := conn.Exec(ctx, `
-			INSERT INTO ops.redis_samples (at, ops_per_sec, keyspace_hits, keyspace_misses, connected_clients, used_memory, total_commands_processed, uptime_seconds)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (at) DO NOTHING`,
-			srv.At, srv.OpsPerSec, srv.KeyspaceHits, srv.KeyspaceMisses, srv.ConnectedClients, srv.UsedMemory, srv.TotalCommands, srv.UptimeSeconds); err != nil {
-			return store.Console(fmt.Errorf("rediscache: store sample: %w", err))
-		}
-		s.latest.Store(&srv)
-		return nil
+	srv, took, err := s.sampler().Tick(ctx, force)
+	switch {
+	case err != nil && !took:
+		return Server{}, fmt.Errorf("rediscache: sample: %w", err)
+	case err != nil:
+		return Server{}, err
+	case took:
+		return srv, nil
+	}
+	srv, err = s.Latest(ctx) // another instance sampled this interval
+	if err != nil && !errors.Is(err, ErrNoSample) {
+		err = store.Console(err)
+	}
+	return srv, err
+}
+
+// sampler sends INFO on the elected console connection and stores it.
+func (s *Sampler) sampler() *sampling.Sampler[Server] {
+	s.once.Do(func() {
+		s.smp = &sampling.Sampler[Server]{Pool: s.Console, Lock: infoLock, Interval: s.Interval,
+			Last: func(ctx context.Context, conn *pgxpool.Conn) (Server, time.Time, error) {
+				var at time.Time
+				err := conn.QueryRow(ctx, `SELECT COALESCE(max(at), 'epoch') FROM ops.redis_samples`).Scan(&at)
+				return Server{}, at, err
+			},
+			Take: s.take,
+			OnSample: func() {
+				if s.OnSample != nil {
+					s.OnSample()
+				}
+			}}
 	})
+	return s.smp
+}
+
+func (s *Sampler) take(ctx context.Context, conn *pgxpool.Conn, _ Server) (Server, error) {
+	s.sent.Add(1)
+	info, err := s.Client.Info(ctx).Result()
+	if err != nil {
+		return Server{}, fmt.Errorf("redis: INFO: %w", err)
+	}
+	srv, err := ParseInfo(info)
 	if err != nil {
 		return Server{}, err
 	}
-	if !fresh {
-		srv, err := s.Latest(ctx) // another instance sampled this interval
-		if err != nil && !errors.Is(err, ErrNoSample) {
-			err = store.Console(err)
-		}
-		return srv, err
+	srv.At = time.Now()
+	if _, err := conn.Exec(ctx, `
+		INSERT INTO ops.redis_samples (at, ops_per_sec, keyspace_hits, keyspace_misses, connected_clients, used_memory, total_commands_processed, uptime_seconds)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (at) DO NOTHING`,
+		srv.At, srv.OpsPerSec, srv.KeyspaceHits, srv.KeyspaceMisses, srv.ConnectedClients, srv.UsedMemory, srv.TotalCommands, srv.UptimeSeconds); err != nil {
+		return Server{}, store.Console(fmt.Errorf("rediscache: store sample: %w", err))
 	}
-	return *s.latest.Load(), nil
-}
-
-// elect runs sample on one console connection if this instance holds the
-// election lock and (unless force) nobody sampled within the interval.
-// It reports whether sample ran. The connection is released before the
-// caller reads anything else, so callers never hold two connections.
-func (s *Sampler) elect(ctx context.Context, force bool, sample func(context.Context, *pgxpool.Conn) error) (bool, error) {
-	sampled := false
-	_, err := store.Elect(ctx, s.Console, infoLock, func(conn *pgxpool.Conn) error {
-		if !force {
-			var recent bool
-			err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.redis_samples WHERE at > now() - $1 * interval '1 second')`,
-				(s.Interval * 8 / 10).Seconds()).Scan(&recent)
-			if err != nil || recent {
-				return store.Console(err)
-			}
-		}
-		sampled = true
-		return sample(ctx, conn)
-	})
-	if err != nil && !sampled {
-		err = fmt.Errorf("rediscache: sample: %w", err)
-	}
-	return sampled, err
+	s.latest.Store(&srv)
+	return srv, nil
 }
 
 // ErrNoSample says Redis was never sampled.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/views"
 )
 
@@ -72,16 +74,35 @@ func (h *Alerts) List(c echo.Context) error {
 	return Render(c, http.StatusOK, views.AlertsPage(h.Page(c, "Alerts", "alerts"), m))
 }
 
+// FiringAlerts is what screens list of the open alerts: the firing ones,
+// critical first, silenced ones last.
+func FiringAlerts(open []alerts.Alert, now time.Time) []views.Alert {
+	var out, quiet []views.Alert
+	for _, al := range open {
+		if al.State != alerts.Firing {
+			continue
+		}
+		v := AlertView(al, now)
+		if v.Silenced != "" {
+			quiet = append(quiet, v)
+			continue
+		}
+		out = append(out, v)
+	}
+	slices.SortStableFunc(out, func(a, b views.Alert) int { return levelRank(a.Level) - levelRank(b.Level) })
+	return append(out, quiet...)
+}
+
 // AlertView is a stored alert as the Overview and /alerts show it: since
 // when it fires (or was seen), who acknowledged it and who silenced it.
 func AlertView(a alerts.Alert, now time.Time) views.Alert {
-	v := views.Alert{ID: a.ID, Level: a.Severity, Text: a.Summary, Href: a.Href, Rule: a.Rule, Subject: a.Subject, State: a.State,
-		Since: "seen since " + Ago(a.FirstSeen, now)}
+	v := views.Alert{ID: a.ID, Level: a.Severity, Text: a.Summary, Href: a.Href, Rule: a.Rule, Subject: a.Subject, Members: a.Members, State: a.State,
+		Since: "seen since " + human.Ago(a.FirstSeen, now)}
 	if a.FiredAt != nil {
-		v.Since = "firing since " + Ago(*a.FiredAt, now)
+		v.Since = "firing since " + human.Ago(*a.FiredAt, now)
 	}
 	if a.AckedAt != nil {
-		v.Acked = "acknowledged by " + a.AckedBy + " " + Ago(*a.AckedAt, now)
+		v.Acked = "acknowledged by " + a.AckedBy + " " + human.Ago(*a.AckedAt, now)
 		if a.AckNote != "" {
 			v.Acked += ": " + a.AckNote
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
 )
@@ -47,6 +49,32 @@ type Base struct {
 	Reads   map[string][]string
 	// Markers gives the history charts their event markers (nil: none).
 	Markers MarkerReader
+	// Alerts gives the open alerts the rules raised, from memory (nil:
+	// none); screens show those of their system.
+	Alerts func(ctx context.Context) []views.Alert
+}
+
+// AlertsOf lists the open alerts whose rule starts with prefix (e.g.
+// "cache."), and those saying the alerts could not be evaluated. With
+// subjects, only alerts about one of them (or listing one) are kept.
+func (b *Base) AlertsOf(ctx context.Context, prefix string, subjects ...string) []views.Alert {
+	if b.Alerts == nil {
+		return nil
+	}
+	var out []views.Alert
+	for _, a := range b.Alerts(ctx) {
+		switch {
+		case a.Rule == "" && len(subjects) == 0:
+		case !strings.HasPrefix(a.Rule, prefix):
+			continue
+		case len(subjects) > 0 && !slices.Contains(subjects, a.Subject) && !slices.ContainsFunc(a.Members, func(m string) bool {
+			return slices.Contains(subjects, m)
+		}):
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // ScreenReads names the systems each screen reads, by navigation key.
@@ -90,7 +118,7 @@ func (b *Base) Page(c echo.Context, title, active string) views.Page {
 	p := views.Page{Title: title, Active: active, Env: b.Env, Version: b.Version}
 	if at, ok := c.Get(staleSessionKey).(time.Time); ok {
 		p.Degraded = "The console's own database is not answering, so your session was not checked now (last checked " +
-			Ago(at, time.Now()) + "). Pages show what this console instance still has in memory; actions are refused until it answers."
+			human.Ago(at, time.Now()) + "). Pages show what this console instance still has in memory; actions are refused until it answers."
 	}
 	if b.Identity != nil {
 		p.DB = b.Identity()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/internal/watch"
@@ -57,7 +58,7 @@ func (h *Cache) Show(c echo.Context) error {
 		}
 		m.Rates = append(m.Rates, hitRate(w.label, rediscache.Total(per)))
 	}
-	f := readCacheFigures(ctx, h.Console, now)
+	f := rediscache.ReadFigures(ctx, h.Console, now)
 	var err error
 	if m.Machines, m.Tenants, err = h.machines(ctx, now, f); err != nil {
 		return err
@@ -75,7 +76,7 @@ func (h *Cache) Show(c echo.Context) error {
 	}
 	m.Redis = h.server(c, sw.Enabled, now, f)
 	m.Chart = h.chart(ctx, now)
-	m.Alerts = cacheAlerts(f, h.Budget)
+	m.Alerts = h.AlertsOf(ctx, "cache.")
 	return Render(c, http.StatusOK, views.CachePage(h.Page(c, "Cache", "cache"), m))
 }
 
@@ -90,19 +91,18 @@ func hitRate(label string, t rediscache.Counters) views.HitRate {
 
 // machines lists every instance seen in the last hour with its figures,
 // and the top tenants by misses over the live ones.
-func (h *Cache) machines(ctx context.Context, now time.Time, f cacheFigures) ([]views.MachineCache, []views.TenantMisses, error) {
-	if f.instsErr != nil {
-		return nil, nil, f.instsErr
+func (h *Cache) machines(ctx context.Context, now time.Time, f rediscache.Figures) ([]views.MachineCache, []views.TenantMisses, error) {
+	if f.InstancesErr != nil {
+		return nil, nil, f.InstancesErr
 	}
 	hour, err := rediscache.Deltas(ctx, h.Console, now.Add(-time.Hour), now)
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.ratesErr != nil {
-		return nil, nil, f.ratesErr
+	if f.RatesErr != nil {
+		return nil, nil, f.RatesErr
 	}
-	insts, recent, before := f.insts, f.recent, f.before
-	groups := instanceGroups(insts)
+	insts, recent, groups := f.Instances, f.Recent, f.Groups()
 	var out []views.MachineCache
 	var live []rediscache.Instance
 	for _, i := range insts {
@@ -110,9 +110,9 @@ func (h *Cache) machines(ctx context.Context, now time.Time, f cacheFigures) ([]
 		row := views.MachineCache{Instance: i.ID, Machine: i.Machine, Group: i.Group, Lookups: c.Lookups(),
 			Overall: c.Percent(c.MemoryHits + c.RedisHits), Memory: c.Percent(c.MemoryHits), Redis: c.Percent(c.RedisHits),
 			DB: c.Percent(c.Misses), RedisCommands: c.RedisCommands, RedisPerMin: recent[i.ID], Suspended: i.Suspended,
-			Source: i.Source, LastSeen: Ago(i.LastSeen, now), Stale: now.Sub(i.LastSeen) > switches.LiveWithin}
-		if base, from, ok := rediscache.Baseline(i.ID, recent, before, groups); ok && rediscache.Jump(recent[i.ID], base) {
-			row.Jump = fmt.Sprintf("jumped from %.0f/min (%s)", base, baselineText(from))
+			Source: i.Source, LastSeen: human.Ago(i.LastSeen, now), Stale: now.Sub(i.LastSeen) > switches.LiveWithin}
+		if base, against, jumped := f.JumpOf(i.ID, groups); jumped {
+			row.Jump = fmt.Sprintf("jumped from %.0f/min (%s)", base, against)
 		}
 		if !row.Stale {
 			live = append(live, i)
@@ -126,28 +126,7 @@ func (h *Cache) machines(ctx context.Context, now time.Time, f cacheFigures) ([]
 	return out, top, nil
 }
 
-// commandRates returns each instance's Redis commands per minute over the
-// last 5 minutes and over the hour before them.
-func commandRates(ctx context.Context, pool *pgxpool.Pool, now time.Time) (recent, before map[string]float64, err error) {
-	r, err := rediscache.Deltas(ctx, pool, now.Add(-5*time.Minute), now)
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := rediscache.Deltas(ctx, pool, now.Add(-65*time.Minute), now.Add(-5*time.Minute))
-	if err != nil {
-		return nil, nil, err
-	}
-	recent, before = map[string]float64{}, map[string]float64{}
-	for id, c := range r {
-		recent[id] = float64(c.RedisCommands) / 5
-	}
-	for id, c := range b {
-		before[id] = float64(c.RedisCommands) / 60
-	}
-	return recent, before, nil
-}
-
-func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f cacheFigures) views.RedisServer {
+func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f rediscache.Figures) views.RedisServer {
 	v := views.RedisServer{Budget: h.Budget}
 	if !h.RedisConfigured {
 		v.Err = "Redis is not configured (REDIS_URL)."
@@ -161,7 +140,7 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f cacheFig
 	ctx := c.Request().Context()
 	down, ok := h.System("redis")
 	if ok && down.State == watch.Failing {
-		v.Err = "Redis is unreachable (" + LastAnswered(down.LastOK, now) + "): " + down.Err
+		v.Err = "Redis is unreachable (" + human.LastAnswered(down.LastOK, now) + "): " + down.Err
 	}
 	srv, err := h.Redis.Latest(ctx)
 	switch {
@@ -170,9 +149,9 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f cacheFig
 	case err != nil:
 		v.Err = err.Error()
 	default:
-		v.Sampled = Ago(srv.At, now)
+		v.Sampled = human.Ago(srv.At, now)
 		if v.Err != "" {
-			v.Sampled = "not sampled: Redis is unreachable; the figures below are the last ones, sampled " + Ago(srv.At, now)
+			v.Sampled = "not sampled: Redis is unreachable; the figures below are the last ones, sampled " + human.Ago(srv.At, now)
 		}
 		v.OpsPerSec, v.KeyspaceHits, v.KeyspaceMisses = srv.OpsPerSec, srv.KeyspaceHits, srv.KeyspaceMisses
 		v.ConnectedClients, v.CommandsTotal, v.UsedMemory = srv.ConnectedClients, srv.TotalCommands, bytesText(srv.UsedMemory)
@@ -180,14 +159,14 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f cacheFig
 			v.KeyspaceHitRate = fmt.Sprintf("%.1f%%", float64(srv.KeyspaceHits)*100/float64(n))
 		}
 	}
-	perDay, span := f.perDay, f.span
-	if f.perDayErr != nil {
-		v.Err = f.perDayErr.Error()
+	perDay, span := f.PerDay, f.Span
+	if f.PerDayErr != nil {
+		v.Err = f.PerDayErr.Error()
 	}
 	v.CommandsPerDay = perDay
 	v.BudgetGauge = gauge("Commands per day", int(min(perDay, 1<<31)), int(min(h.Budget, 1<<31)), "projected from the last hour against REDIS_DAILY_COMMAND_BUDGET")
 	if span > 0 {
-		v.Projection = fmt.Sprintf("%s commands per day at the rate of the last %s (budget %s per day).", thousands(perDay), span.Round(time.Second), thousands(h.Budget))
+		v.Projection = fmt.Sprintf("%s commands per day at the rate of the last %s (budget %s per day).", human.Thousands(perDay), span.Round(time.Second), human.Thousands(h.Budget))
 	} else {
 		v.Projection = "Not enough samples yet to project commands per day."
 		v.BudgetGauge.Unknown = "not enough samples"
@@ -244,91 +223,6 @@ func (h *Cache) Probe(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadGateway, "Redis did not answer the probe: "+err.Error())
 	}
 	return c.Redirect(http.StatusSeeOther, "/cache#redis")
-}
-
-// CacheAlerts lists the cache's Overview alerts: Redis commands projected
-// over the daily budget, a machine whose Redis commands jumped, and
-// SUSPEND_REDIS being on or not yet applied everywhere.
-func CacheAlerts(ctx context.Context, pool *pgxpool.Pool, budget int64, now time.Time) []views.Alert {
-	return cacheAlerts(readCacheFigures(ctx, pool, now), budget)
-}
-
-// cacheFigures are what the Cache page and its alerts read from the
-// console's database, read once per view or evaluation.
-type cacheFigures struct {
-	perDay         int64
-	span           time.Duration
-	perDayErr      error
-	insts          []rediscache.Instance
-	instsErr       error
-	recent, before map[string]float64
-	ratesErr       error
-}
-
-func readCacheFigures(ctx context.Context, pool *pgxpool.Pool, now time.Time) cacheFigures {
-	var f cacheFigures
-	f.perDay, f.span, f.perDayErr = rediscache.CommandsPerDay(ctx, pool, now)
-	f.insts, f.instsErr = rediscache.Instances(ctx, pool, now.Add(-time.Hour))
-	f.recent, f.before, f.ratesErr = commandRates(ctx, pool, now)
-	return f
-}
-
-func cacheAlerts(f cacheFigures, budget int64) []views.Alert {
-	var out []views.Alert
-	// A projection from less than a minute of samples is too noisy to alert on.
-	if perDay, span := f.perDay, f.span; f.perDayErr == nil && span >= time.Minute && budget > 0 {
-		switch pct := float64(perDay) * 100 / float64(budget); {
-		case pct > 100:
-			out = append(out, views.Alert{Level: "critical", Rule: "cache.redis_budget", Href: "/cache", Text: fmt.Sprintf(
-				"Redis commands projected at %s per day, over the budget of %s (%.0f %%): consider SUSPEND_REDIS", thousands(perDay), thousands(budget), pct)})
-		case pct >= 80:
-			out = append(out, views.Alert{Level: "warning", Rule: "cache.redis_budget", Href: "/cache", Text: fmt.Sprintf(
-				"Redis commands projected at %s per day, %.0f %% of the budget of %s", thousands(perDay), pct, thousands(budget))})
-		}
-	}
-	// Without the instances' groups (f.insts nil), a new instance is
-	// judged against the fleet; one with history needs none.
-	if recent, before := f.recent, f.before; f.ratesErr == nil {
-		groups := instanceGroups(f.insts)
-		for id, r := range recent {
-			if base, from, ok := rediscache.Baseline(id, recent, before, groups); ok && rediscache.Jump(r, base) {
-				out = append(out, views.Alert{Level: "warning", Rule: "cache.redis_jump", Subject: id, Group: "instances", Href: "/cache", Text: fmt.Sprintf(
-					"Redis commands from instance %s jumped to %.0f per minute (%.0f per minute: %s)", id, r, base, baselineText(from))})
-			}
-		}
-	}
-	return out
-}
-
-func instanceGroups(insts []rediscache.Instance) map[string]string {
-	groups := map[string]string{}
-	for _, i := range insts {
-		groups[i.ID] = i.Group
-	}
-	return groups
-}
-
-// baselineText says what a jump was measured against.
-func baselineText(from string) string {
-	switch from {
-	case "own":
-		return "its own rate in the hour before"
-	case "group":
-		return "the median of its process group, it has no history yet"
-	}
-	return "the fleet's median, it has no history yet"
-}
-
-// thousands formats n with thousands separators: 12,000,000.
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 func bytesText(n int64) string {

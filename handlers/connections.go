@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/views"
 )
@@ -60,6 +61,7 @@ func (h *Connections) Show(c echo.Context) error {
 		s := CurrentSession(c)
 		h.fill(&m, b, snap, s != nil && s.Account.Role.AtLeast(auth.Operator))
 	}
+	m.Alerts = h.AlertsOf(ctx, "connections.")
 	m.History = h.history(c, snap)
 	status := http.StatusOK
 	if m.WhatIf = h.whatIf(c, b, snap); len(m.WhatIf.Errors) > 0 {
@@ -72,7 +74,7 @@ func (h *Connections) Show(c echo.Context) error {
 // masked) only when showQueries is set, for operators and above.
 func (h *Connections) fill(m *views.Connections, b neon.Budget, snap neon.Snapshot, showQueries bool) {
 	now := time.Now()
-	m.SampledAt = Ago(snap.At, now)
+	m.SampledAt = human.Ago(snap.At, now)
 	m.Err = snap.Err
 	l, u := snap.Limits, snap.Usage
 	if !u.CanSeeAll && u.Role != "" {
@@ -84,9 +86,6 @@ func (h *Connections) fill(m *views.Connections, b neon.Budget, snap neon.Snapsh
 	m.Live = gauge("Live", u.Total, l.Usable, "client backends of the usable direct slots")
 	if snap.Err != "" {
 		m.Live.Unknown = "not read"
-	}
-	for _, f := range neon.Assess(b, snap) {
-		m.Alerts = append(m.Alerts, views.Alert{Level: f.Level, Text: f.Text})
 	}
 	m.Formula = "Σ over process groups of machines × processes per machine × (pool_size + max_overflow), plus every other engine"
 	m.Terms = terms(b.Plan, limit)
@@ -302,18 +301,4 @@ func duration(d time.Duration) string {
 	default:
 		return d.Round(time.Minute).String()
 	}
-}
-
-// ConnectionAlerts turns the latest snapshot's findings into Overview
-// alerts.
-func ConnectionAlerts(ctx context.Context, s ConnectionSampler, b neon.Budget) []views.Alert {
-	snap, err := s.Latest(ctx)
-	if err != nil {
-		return nil
-	}
-	var out []views.Alert
-	for _, f := range neon.Assess(b, snap) {
-		out = append(out, views.Alert{Level: f.Level, Text: f.Text, Href: "/connections", Rule: f.Rule})
-	}
-	return out
 }

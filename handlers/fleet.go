@@ -13,7 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/fly"
-	"github.com/atum/ops-console/internal/switches"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/views"
 )
 
@@ -29,12 +29,7 @@ type Fleet struct {
 	// Source is nil when the Fly API is not configured.
 	Source FleetReporter
 	App    string
-	// Switches tells whether SUSPEND_REDIS is already on (optional).
-	Switches SwitchStore
 }
-
-// switchHref is where a crash-loop alert sends the operator.
-const switchHref = "/switches#switch-SUSPEND_REDIS"
 
 // Show renders machines per group, drift, heartbeat cross-checks and
 // secret names.
@@ -45,13 +40,14 @@ func (h *Fleet) Show(c echo.Context) error {
 		return err
 	}
 	if m.NotConfigured == "" {
-		m = fleetModel(h.App, snap, r, RedisSuspended(c.Request().Context(), h.Switches), time.Now())
+		m = fleetModel(h.App, snap, r, time.Now())
+		m.Alerts = h.AlertsOf(c.Request().Context(), "fleet.")
 	}
 	return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
 }
 
 // fleetModel is the Fleet page of a snapshot and its report.
-func fleetModel(app string, snap fly.Snapshot, r fly.Report, suspended bool, now time.Time) views.Fleet {
+func fleetModel(app string, snap fly.Snapshot, r fly.Report, now time.Time) views.Fleet {
 	m := views.Fleet{App: app, Listed: listedText(snap, now)}
 	if snap.ListedAt.IsZero() {
 		m.Err, m.NotConfigured = "Fly could not be listed: "+snap.Err, "No listing has succeeded yet; the console retries on its own."
@@ -63,7 +59,6 @@ func fleetModel(app string, snap fly.Snapshot, r fly.Report, suspended bool, now
 	if snap.Partial != "" {
 		m.Partial = "Listed, but some details could not be read (restarts may be under-counted): " + snap.Partial
 	}
-	m.Alerts = FleetAlerts(r, suspended)
 	for _, g := range r.Groups {
 		m.GroupNames = append(m.GroupNames, groupLabel(g.Name))
 		fg := views.FleetGroup{Name: groupLabel(g.Name), Anchor: "group-" + anchor(g.Name), Expected: g.Expected, Count: g.Count(),
@@ -81,12 +76,12 @@ func fleetModel(app string, snap fly.Snapshot, r fly.Report, suspended bool, now
 	}
 	for _, hb := range r.UnknownHeartbeats {
 		m.Unknown = append(m.Unknown, views.FleetHeartbeat{Instance: hb.Instance, Machine: hb.Machine, Group: hb.Group,
-			Environment: hb.Environment, Reported: Ago(hb.ReportedAt, now)})
+			Environment: hb.Environment, Reported: human.Ago(hb.ReportedAt, now)})
 	}
 	for _, s := range snap.Secrets {
 		m.Secrets = append(m.Secrets, views.FleetSecret{Name: s.Name, Digest: s.Digest, Updated: s.UpdatedAt})
 	}
-	m.SecretsListed = Ago(snap.SecretsAt, now)
+	m.SecretsListed = human.Ago(snap.SecretsAt, now)
 	return m
 }
 
@@ -106,12 +101,13 @@ func (h *Fleet) Machine(c echo.Context) error {
 	if i < 0 {
 		return echo.NewHTTPError(http.StatusNotFound, "Fly does not list a machine "+clip(id, 40)+" in "+h.App)
 	}
-	p := machineModel(h.App, snap, r, snap.Machines[i], RedisSuspended(c.Request().Context(), h.Switches), time.Now())
+	p := machineModel(h.App, snap, r, snap.Machines[i], time.Now())
+	p.Alerts = h.AlertsOf(c.Request().Context(), "fleet.", id)
 	return Render(c, http.StatusOK, views.FleetMachinePageView(h.Page(c, "Machine "+p.Machine.Name, "fleet"), p))
 }
 
 // machineModel is one machine's page.
-func machineModel(app string, snap fly.Snapshot, r fly.Report, fm fly.Machine, suspended bool, now time.Time) views.FleetMachinePage {
+func machineModel(app string, snap fly.Snapshot, r fly.Report, fm fly.Machine, now time.Time) views.FleetMachinePage {
 	p := views.FleetMachinePage{App: app, Listed: listedText(snap, now), Group: groupLabel(fm.Group()),
 		// A destroyed machine is not in the report.
 		Machine: views.FleetMachine{ID: fm.ID, Name: cmp.Or(fm.Name, fm.ID), State: fm.State, Region: fm.Region}}
@@ -120,11 +116,6 @@ func machineModel(app string, snap fly.Snapshot, r fly.Report, fm fly.Machine, s
 			if mr.ID == fm.ID {
 				p.Machine = machineView(mr, r, now)
 			}
-		}
-	}
-	for _, a := range r.Alerts {
-		if a.Machine == fm.ID {
-			p.Alerts = append(p.Alerts, fleetAlert(a, suspended))
 		}
 	}
 	p.Details, p.Env = machineDetails(fm)
@@ -149,50 +140,9 @@ func (h *Fleet) report(c echo.Context, notConfigured *string) (fly.Snapshot, fly
 	return snap, r, err
 }
 
-// FleetAlerts turns the fleet's findings into Overview alerts: crash loops
-// link to the SUSPEND_REDIS switch (and suggest it unless suspended says
-// it is on already), machine findings to the machine.
-func FleetAlerts(r fly.Report, suspended bool) []views.Alert {
-	var out []views.Alert
-	for _, a := range r.Alerts {
-		out = append(out, fleetAlert(a, suspended))
-	}
-	return out
-}
-
-// RedisSuspended reports whether SUSPEND_REDIS is on; false when store is
-// nil or cannot tell.
-func RedisSuspended(ctx context.Context, store SwitchStore) bool {
-	if store == nil {
-		return false
-	}
-	s, err := store.Get(ctx, switches.SuspendRedis)
-	return err == nil && s.Enabled
-}
-
-func fleetAlert(a fly.Alert, suspended bool) views.Alert {
-	v := views.Alert{Level: a.Level, Text: "Fleet: " + a.Text, Href: "/fleet", Rule: "fleet." + a.Kind, Subject: cmp.Or(a.Machine, a.Text)}
-	if a.Kind == "crash-loop" {
-		v.Group = "machines"
-	}
-	switch {
-	case a.Kind == "crash-loop" && suspended:
-		v.Href, v.Text = switchHref, v.Text+" (SUSPEND_REDIS is already on)"
-	case a.Kind == "crash-loop":
-		v.Href, v.Text = switchHref, v.Text+"; consider turning SUSPEND_REDIS on"
-	case a.Kind == "drift":
-		v.Href = "/fleet#drift"
-	case a.Kind == "unknown-machine":
-		v.Href = "/fleet#unknown-heartbeats"
-	case a.Machine != "":
-		v.Href = "/fleet/machines/" + url.PathEscape(a.Machine)
-	}
-	return v
-}
-
 func machineView(m fly.MachineRow, r fly.Report, now time.Time) views.FleetMachine {
 	v := views.FleetMachine{ID: m.ID, Name: m.Name, Href: "/fleet/machines/" + url.PathEscape(m.ID), State: m.State, Region: m.Region,
-		Digest: m.Digest, DigestShort: fly.ShortDigest(m.Digest), Release: m.Release, LastStart: Ago(m.LastStart, now),
+		Digest: m.Digest, DigestShort: fly.ShortDigest(m.Digest), Release: m.Release, LastStart: human.Ago(m.LastStart, now),
 		Restarts10m: m.Restarts10m, Restarts1h: m.Restarts1h, FailingExits: m.FailingExits10m, LastExit: "—", OOM: "—"}
 	if m.LastExitCode != nil {
 		v.LastExit = fmt.Sprint(*m.LastExitCode)
@@ -306,7 +256,7 @@ func listedText(s fly.Snapshot, now time.Time) string {
 	if s.ListedAt.IsZero() {
 		return "never listed successfully"
 	}
-	return "listed " + Ago(s.ListedAt, now)
+	return "listed " + human.Ago(s.ListedAt, now)
 }
 
 func groupLabel(g string) string { return cmp.Or(g, "(no group)") }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/atum/ops-console/internal/alerts"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/views"
 )
 
@@ -29,9 +30,9 @@ func notificationsView(ctx context.Context, store AlertStore, now time.Time) vie
 	}
 	for _, d := range ds {
 		n := views.Notification{AlertID: d.AlertID, Rule: d.Rule, Kind: d.Kind, Target: d.Target, State: d.State,
-			Attempts: d.Attempts, Error: d.LastError, At: Ago(d.CreatedAt, now)}
+			Attempts: d.Attempts, Error: d.LastError, At: human.Ago(d.CreatedAt, now)}
 		if d.SentAt != nil {
-			n.Sent = Ago(*d.SentAt, now)
+			n.Sent = human.Ago(*d.SentAt, now)
 		}
 		if d.State == "pending" && d.NextAt.After(now) {
 			n.Next = "in " + d.NextAt.Sub(now).Round(time.Second).String()

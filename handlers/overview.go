@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
 )
@@ -22,8 +22,6 @@ type Snapshotter interface {
 type Overview struct {
 	*Base
 	Systems Snapshotter
-	// Alerts returns extra alerts beyond unreachable systems.
-	Alerts func(ctx context.Context) []views.Alert
 }
 
 // Show renders the Overview from the latest snapshots.
@@ -36,7 +34,7 @@ func (h *Overview) Show(c echo.Context) error {
 		// database cannot store its own, so it is shown live.
 		if st.State == watch.Failing && st.Key == "postgres" {
 			m.Alerts = append(m.Alerts, views.Alert{Level: "critical", Href: st.Href,
-				Text: fmt.Sprintf("%s unreachable (%s): %s", st.Name, LastAnswered(st.LastOK, now), st.Err)})
+				Text: fmt.Sprintf("%s unreachable (%s): %s", st.Name, human.LastAnswered(st.LastOK, now), st.Err)})
 		}
 	}
 	if h.Alerts != nil {
@@ -57,7 +55,7 @@ func levelRank(level string) int {
 // Tile turns a system's status into its Overview tile.
 func Tile(st watch.Status, now time.Time) views.Tile {
 	t := views.Tile{Key: st.Key, Name: st.Name, State: st.State, Detail: st.Detail, Err: st.Err, Href: st.Href,
-		Checked: Ago(st.CheckedAt, now)}
+		Checked: human.Ago(st.CheckedAt, now)}
 	switch st.State {
 	case watch.NotConfigured:
 		t.StateLabel, t.Checked = "not configured", "never"
@@ -66,42 +64,13 @@ func Tile(st watch.Status, now time.Time) views.Tile {
 	case watch.Failing:
 		t.StateLabel = "error"
 		if !st.LastOK.IsZero() {
-			t.Detail = "last answered " + Ago(st.LastOK, now)
+			t.Detail = "last answered " + human.Ago(st.LastOK, now)
 		}
 	default:
 		t.StateLabel = "checking…"
 	}
 	if st.NotChecked != "" {
-		t.Detail = "not checked since " + Ago(st.NotCheckedAt, now) + ": " + st.NotChecked
+		t.Detail = "not checked since " + human.Ago(st.NotCheckedAt, now) + ": " + st.NotChecked
 	}
 	return t
-}
-
-// Ago formats how long before now t was: "12s ago", "3m ago", "never".
-func Ago(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	d := now.Sub(t)
-	switch {
-	case d < time.Second:
-		return "just now"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %dm ago", int(d.Hours()), int(d.Minutes())%60)
-	default:
-		return t.UTC().Format("2006-01-02 15:04Z")
-	}
-}
-
-// LastAnswered says when a system last answered: "last answered 3m ago",
-// or "not once since the console started".
-func LastAnswered(t, now time.Time) string {
-	if t.IsZero() {
-		return "not once since the console started"
-	}
-	return "last answered " + Ago(t, now)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/views"
 )
@@ -79,7 +80,7 @@ func (h *Queues) renderPurge(c echo.Context, status int, formErr string) error {
 	}
 	can := h.canAct(c)
 	m := views.Purge{ID: pi.ID, Region: pi.Region, State: pi.State, StateNote: pi.Note, Count: pi.Total,
-		Created: Ago(pi.CreatedAt, time.Now()), CreatedBy: pi.CreatedBy, NeedTyped: pi.Total > typeCountAbove, CanAct: can,
+		Created: human.Ago(pi.CreatedAt, time.Now()), CreatedBy: pi.CreatedBy, NeedTyped: pi.Total > typeCountAbove, CanAct: can,
 		FormError: formErr, Deleted: pi.Deleted, Gone: pi.Gone, Failed: pi.Failed, Pending: pi.Pending, Undone: pi.Republished,
 		APICalls: pi.APICalls, Elapsed: pi.Elapsed.Round(time.Millisecond).String(),
 		CanResume: can && (pi.State == qstash.Paused || pi.State == qstash.Running), CanUndo: can && pi.State == qstash.Done && pi.Deleted > 0,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/views"
 )
@@ -80,16 +81,16 @@ func (h *Queues) List(c echo.Context) error {
 	case err != nil:
 		return err
 	default:
-		m.Sampled, m.TotalLag = Ago(snap.At, time.Now()), snap.TotalLag()
+		m.Sampled, m.TotalLag = human.Ago(snap.At, time.Now()), snap.TotalLag()
 		if snap.Err != "" {
-			m.Sampled = "not listed: the latest attempt (" + Ago(snap.At, time.Now()) + ") failed"
+			m.Sampled = "not listed: the latest attempt (" + human.Ago(snap.At, time.Now()) + ") failed"
 			if !snap.ListedAt.IsZero() {
-				m.Sampled += "; the queues below were listed " + Ago(snap.ListedAt, time.Now())
+				m.Sampled += "; the queues below were listed " + human.Ago(snap.ListedAt, time.Now())
 			}
 			m.Err = "QStash could not be listed: " + snap.Err
 		}
 		for _, q := range snap.Queues {
-			m.Queues = append(m.Queues, views.QueueRow{Name: q.Name, Lag: q.Lag, Parallelism: q.Parallelism, Paused: q.Paused, Updated: Ago(q.Updated, time.Now())})
+			m.Queues = append(m.Queues, views.QueueRow{Name: q.Name, Lag: q.Lag, Parallelism: q.Parallelism, Paused: q.Paused, Updated: human.Ago(q.Updated, time.Now())})
 		}
 	}
 	status := http.StatusOK
@@ -117,7 +118,7 @@ func (h *Queues) List(c echo.Context) error {
 		}
 	}
 	if ri := cl.Rate(); ri != nil {
-		m.RateLimits = fmt.Sprintf("QStash rate limit: %d of %d left (seen %s)", ri.Remaining, ri.Limit, Ago(ri.At, time.Now()))
+		m.RateLimits = fmt.Sprintf("QStash rate limit: %d of %d left (seen %s)", ri.Remaining, ri.Limit, human.Ago(ri.At, time.Now()))
 	}
 	purges, err := h.Purger.Recent(ctx, 10)
 	if err != nil {
@@ -125,7 +126,7 @@ func (h *Queues) List(c echo.Context) error {
 	}
 	for _, p := range purges {
 		m.Purges = append(m.Purges, views.PurgeRow{ID: p.ID, Href: fmt.Sprintf("/queues/purges/%d", p.ID), Region: p.Region,
-			State: p.State, Count: p.Total, Created: Ago(p.CreatedAt, time.Now()), By: p.CreatedBy})
+			State: p.State, Count: p.Total, Created: human.Ago(p.CreatedAt, time.Now()), By: p.CreatedBy})
 	}
 	return Render(c, status, views.QueuesPage(h.Page(c, "Queues", "queues"), m))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/views"
 )
@@ -81,7 +82,7 @@ func (h *Switches) page(c echo.Context, form *formState) (views.Switches, error)
 func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Instance) (views.SwitchView, error) {
 	now := time.Now()
 	v := views.SwitchView{Name: s.Name, Enabled: s.Enabled, State: onOff(s.Enabled), Reason: s.Reason, ChangedBy: s.ChangedBy,
-		ChangedAt: Ago(s.ChangedAt, now), Version: s.Version, RevertChoices: revertChoices}
+		ChangedAt: human.Ago(s.ChangedAt, now), Version: s.Version, RevertChoices: revertChoices}
 	if sess := CurrentSession(c); sess != nil {
 		v.CanToggle = sess.Account.Role.AtLeast(auth.Operator)
 	}
@@ -104,12 +105,12 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 	}
 	for _, i := range live {
 		row := views.SwitchInstance{Instance: i.ID, Machine: i.Machine, Group: i.Group, Applied: onOff(i.Suspended), Source: i.Source,
-			AppliedAt: "—", LastSeen: Ago(i.LastSeen, now), Status: "applied"}
+			AppliedAt: "—", LastSeen: human.Ago(i.LastSeen, now), Status: "applied"}
 		if i.Version != nil {
 			row.Version = *i.Version
 		}
 		if i.AppliedAt != nil {
-			row.AppliedAt = Ago(*i.AppliedAt, now)
+			row.AppliedAt = human.Ago(*i.AppliedAt, now)
 		}
 		switch {
 		case forced[i.ID]:
@@ -158,7 +159,7 @@ func (h *Switches) Toggle(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, "no kill switch named "+clip(name, 64))
 	case errors.Is(err, switches.ErrConflict):
 		form.err = fmt.Sprintf("%s was changed by %s %s (it is now %s, version %d) after you opened this page. Nothing was changed: review the new state and submit again.",
-			name, now.ChangedBy, Ago(now.ChangedAt, time.Now()), onOff(now.Enabled), now.Version)
+			name, now.ChangedBy, human.Ago(now.ChangedAt, time.Now()), onOff(now.Enabled), now.Version)
 		return h.rerender(c, http.StatusConflict, form)
 	case err != nil:
 		h.Log.Error("kill switch change failed", "switch", name, "error", err)
@@ -228,29 +229,4 @@ func onOff(b bool) string {
 		return "ON"
 	}
 	return "OFF"
-}
-
-// SwitchAlerts lists Overview alerts for SUSPEND_REDIS: on, or a change
-// not yet applied by every live instance.
-func SwitchAlerts(ctx context.Context, store SwitchStore) []views.Alert {
-	s, err := store.Get(ctx, switches.SuspendRedis)
-	if err != nil {
-		return nil
-	}
-	var out []views.Alert
-	now := time.Now()
-	if s.Enabled {
-		out = append(out, views.Alert{Level: "warning", Rule: "switch.on", Subject: s.Name, Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
-			"SUSPEND_REDIS is ON since %s (by %s: %s): the platform bypasses Redis", Ago(s.ChangedAt, now), s.ChangedBy, s.Reason)})
-	}
-	live, err := store.LiveInstances(ctx)
-	if err != nil {
-		return out
-	}
-	if p := switches.Propagate(s, live); len(p.Pending) > 0 && now.Sub(s.ChangedAt) > 15*time.Second {
-		out = append(out, views.Alert{Level: "critical", Rule: "switch.not_applied", Subject: s.Name, Href: "/switches#switch-" + s.Name, Text: fmt.Sprintf(
-			"SUSPEND_REDIS %s is not applied on %d of %d live instances after %s: %s", onOff(s.Enabled), len(p.Pending), p.Live,
-			Ago(s.ChangedAt, now), strings.Join(p.Pending, ", "))})
-	}
-	return out
 }

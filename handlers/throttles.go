@@ -9,6 +9,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/views"
 )
 
@@ -39,7 +40,7 @@ func throttleRows(ctx context.Context, s ThrottleStore) ([]views.ThrottleRow, st
 			r.State = "blocking until " + t.Until.UTC().Format("15:04:05Z")
 		}
 		if !t.LastFailure.IsZero() {
-			r.LastFailure = Ago(t.LastFailure, time.Now())
+			r.LastFailure = human.Ago(t.LastFailure, time.Now())
 		}
 		out = append(out, r)
 	}

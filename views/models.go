@@ -89,6 +89,8 @@ type Alert struct {
 	Rule    string
 	Subject string
 	Group   string
+	// Members are the subjects a grouped alert lists.
+	Members []string
 	// ID is the stored alert's id (0 for a live, unstored alert); State
 	// its state; Since when it fired; Acked and Silenced who handles it
 	// and who quieted it, in words ("" when nobody).

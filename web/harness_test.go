@@ -18,6 +18,8 @@ import (
 
 	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/accounts"
+	"github.com/atum/ops-console/internal/alerts"
+	"github.com/atum/ops-console/internal/alerts/rules"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
@@ -129,14 +131,12 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		SchemaErr:   func() error { return h.schema },
 		SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
 		Connections: h.sampler, Budget: h.budget, PlatformHost: "127.0.0.1", ConsoleHost: "127.0.0.1",
-		Alerts: func(ctx context.Context) []views.Alert {
-			out := handlers.ConnectionAlerts(ctx, h.sampler, h.budget())
-			out = append(out, handlers.SwitchAlerts(ctx, h.switches)...)
-			return append(out, handlers.CacheAlerts(ctx, pool, 1000, time.Now())...)
-		},
 		Console: pool, Switches: h.switches, Redis: h.redis, RedisConfigured: true, RedisBudget: 1000,
 		Accounts: &accounts.Store{Platform: pool, Console: pool, Redis: rc, PlatformURL: dbURL, Environment: "staging"},
 		QStash:   clients, QStashRegions: []string{"eu"}, QStashSampler: h.queues, Purger: h.purger, Background: ctx,
+	}
+	if d.Alerts == nil {
+		d.Alerts = h.evaluate(pool, &d)
 	}
 	for _, o := range opts {
 		o(&d)
@@ -146,6 +146,33 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	t.Cleanup(h.ts.Close)
 	waitFor(t, func() bool { st, _ := mon.Get("postgres"); return st.State == watch.OK })
 	return h
+}
+
+// evaluate returns the open alerts as a console gets them, but fresh on
+// each page: a round of every rule (each firing at once), then the stored
+// open alerts, or why they could not be read.
+func (h *harness) evaluate(pool *pgxpool.Pool, d *web.Deps) func(context.Context) []views.Alert {
+	engine := &alerts.Engine{Pool: pool}
+	set := &rules.Set{Connections: h.sampler, Budget: h.budget, Switches: h.switches, RedisBudget: 1000,
+		Cache: func(ctx context.Context, now time.Time) rediscache.Figures {
+			return rediscache.ReadFigures(ctx, pool, now)
+		}}
+	return func(ctx context.Context) []views.Alert {
+		if d.Fleet != nil {
+			set.Fleet = d.Fleet
+		}
+		now := time.Now()
+		_, _, err := engine.EvaluateFunc(ctx, func(ctx context.Context) (alerts.Round, error) { return set.Round(ctx, now), nil }, now)
+		var open []alerts.Alert
+		if err == nil {
+			open, err = engine.Open(ctx)
+		}
+		if err != nil {
+			// As the console says it when its database does not answer.
+			return []views.Alert{{Level: "warning", Href: "/alerts", Text: "Alerts could not be evaluated: " + err.Error()}}
+		}
+		return handlers.FiringAlerts(open, now)
+	}
 }
 
 // waitFor waits until cond holds; it fails the test after 20 s.

@@ -35,10 +35,10 @@ type Route struct {
 func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	health := &handlers.Health{Systems: d.Systems, Ready: d.Ready}
 	login := &handlers.Login{Base: base, Store: d.Sessions, Cookies: cookies, MaxAge: d.SessionMax}
-	overview := &handlers.Overview{Base: base, Systems: d.Systems, Alerts: d.Alerts}
+	overview := &handlers.Overview{Base: base, Systems: d.Systems}
 	conns := &handlers.Connections{Base: base, Sampler: d.Connections, Budget: d.Budget,
 		BouncerConfigured: d.BouncerConfigured, PlatformHost: d.PlatformHost, ConsoleHost: d.ConsoleHost}
-	fleet := &handlers.Fleet{Base: base, Source: d.Fleet, App: d.FlyApp, Switches: d.Switches}
+	fleet := &handlers.Fleet{Base: base, Source: d.Fleet, App: d.FlyApp}
 	sw := &handlers.Switches{Base: base, Store: d.Switches, Changed: d.SwitchChanged}
 	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}

@@ -5,7 +5,6 @@ package web
 import (
 	"cmp"
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/internal/qstash"
+	"github.com/atum/ops-console/internal/serve"
 	"github.com/atum/ops-console/internal/timeline"
 	"github.com/atum/ops-console/views"
 )
@@ -50,7 +50,8 @@ type Deps struct {
 	// SchemaErr returns why pages cannot be served (schema out of date),
 	// or nil.
 	SchemaErr func() error
-	// Alerts returns extra Overview alerts.
+	// Alerts returns the open alerts, shown on the Overview and, by
+	// system, on each screen.
 	Alerts func(ctx context.Context) []views.Alert
 	// AlertStore keeps the alerts' lifecycle for /alerts (nil: not kept);
 	// AlertsChanged is told after an operator acted on an alert.
@@ -146,7 +147,7 @@ func New(d Deps) *Server {
 
 	cookies := handlers.Cookies{AlwaysSecure: d.AlwaysSecure, TrustProxyProto: d.TrustFlyClientIP}
 	base := &handlers.Base{Env: d.Env, Version: d.Version, Identity: d.Identity, Audit: d.Audit, Log: d.Log,
-		Systems: d.Systems, Reads: handlers.ScreenReads, Markers: d.Timeline}
+		Systems: d.Systems, Reads: handlers.ScreenReads, Markers: d.Timeline, Alerts: d.Alerts}
 	e.HTTPErrorHandler = errorHandler(base, d.Log, d.Redact)
 
 	s := &Server{Echo: e}
@@ -242,22 +243,6 @@ func clientIP(trustFly bool) echo.IPExtractor {
 // Serve runs the server on addr until ctx ends, then shuts down
 // gracefully within grace.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	srv := &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.Until(ctx, &http.Server{Handler: s.Echo, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}, ln, grace)
 }

@@ -49,6 +49,21 @@ type Finding struct {
 	Href     string
 }
 
+// Round is what one evaluation of every rule found.
+type Round struct {
+	Findings []Finding
+	// Unknown lists the rules, by name or prefix ("fleet."), whose source
+	// could not be read this round: their open alerts stay as they are,
+	// neither resolved nor refreshed, so a source that fails for a moment
+	// does not resolve and then fire again everything it raised.
+	Unknown []string
+}
+
+// unknown reports whether rule is one the round could not evaluate.
+func (r Round) unknown(rule string) bool {
+	return slices.ContainsFunc(r.Unknown, func(p string) bool { return strings.HasPrefix(rule, p) })
+}
+
 // identity is what an alert is: its rule and subject (or group).
 func (f Finding) identity() (rule, subject string) {
 	if f.Group != "" {
@@ -160,26 +175,28 @@ func merge(findings []Finding) []merged {
 // rule's "for" fire, open ones no longer found resolve (a pending one is
 // cleared). It returns the transitions to notify.
 func (e *Engine) Evaluate(ctx context.Context, findings []Finding, now time.Time) (ts []Transition, ran bool, err error) {
-	return e.EvaluateFunc(ctx, func(context.Context) ([]Finding, error) { return findings, nil }, now)
+	return e.EvaluateFunc(ctx, func(context.Context) (Round, error) { return Round{Findings: findings}, nil }, now)
 }
 
 // EvaluateFunc is Evaluate with the rules run by find, and only on the
 // elected instance: the others spend nothing on a round they would lose.
-func (e *Engine) EvaluateFunc(ctx context.Context, find func(context.Context) ([]Finding, error), now time.Time) (ts []Transition, ran bool, err error) {
+// Open alerts of the round's unknown rules are left as they are.
+func (e *Engine) EvaluateFunc(ctx context.Context, find func(context.Context) (Round, error), now time.Time) (ts []Transition, ran bool, err error) {
 	ran, err = store.Elect(ctx, e.Pool, lockKey, func(conn *pgxpool.Conn) error {
-		findings, err := find(ctx)
+		r, err := find(ctx)
 		if err != nil {
 			return err
 		}
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			ts, err = e.apply(ctx, tx, merge(findings), now)
+			ts, err = e.apply(ctx, tx, r, now)
 			return err
 		})
 	})
 	return ts, ran, err
 }
 
-func (e *Engine) apply(ctx context.Context, tx pgx.Tx, found []merged, now time.Time) ([]Transition, error) {
+func (e *Engine) apply(ctx context.Context, tx pgx.Tx, r Round, now time.Time) ([]Transition, error) {
+	found := merge(r.Findings)
 	open, err := list(ctx, tx, `WHERE state <> 'resolved' FOR UPDATE`)
 	if err != nil {
 		return nil, err
@@ -203,7 +220,7 @@ func (e *Engine) apply(ctx context.Context, tx pgx.Tx, found []merged, now time.
 		}
 	}
 	for k, a := range byID {
-		if seen[k] {
+		if seen[k] || r.unknown(a.Rule) {
 			continue
 		}
 		kind := "resolved"

@@ -166,3 +166,68 @@ func TestTimelineSource(t *testing.T) {
 		t.Fatalf("timeline events: %v", got)
 	}
 }
+
+// Prune deletes alerts resolved before the retention with their events,
+// and keeps open alerts and recent history.
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := testenv.MigratedPool(t)
+	e := &alerts.Engine{Pool: pool}
+	old := time.Now().Add(-100 * 24 * time.Hour)
+	f := alerts.Finding{Rule: "cache.redis_budget", Severity: alerts.Warning, Summary: "over"}
+	for _, at := range []time.Time{old, old.Add(time.Minute)} { // fires, then resolves 100 days ago
+		fs := []alerts.Finding{f}
+		if at != old {
+			fs = nil
+		}
+		if _, _, err := e.Evaluate(ctx, fs, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := alerts.Finding{Rule: "switch.on", Subject: "SUSPEND_REDIS", Severity: alerts.Warning, Summary: "on"}
+	if _, _, err := e.Evaluate(ctx, []alerts.Finding{open}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := alerts.Prune(ctx, pool, 90*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v); want the one resolved 100 days ago", n, err)
+	}
+	var alertsLeft, eventsOfOld int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM ops.alerts), (SELECT count(*) FROM ops.alert_events e
+		WHERE NOT EXISTS (SELECT 1 FROM ops.alerts a WHERE a.id = e.alert_id))`).Scan(&alertsLeft, &eventsOfOld); err != nil {
+		t.Fatal(err)
+	}
+	if alertsLeft != 1 || eventsOfOld != 0 {
+		t.Fatalf("%d alerts left, %d orphaned events", alertsLeft, eventsOfOld)
+	}
+}
+
+// A rule whose source could not be read keeps its open alert as it is;
+// the next round that reads it again resolves it if it no longer holds.
+func TestUnknownRulesKeepTheirAlerts(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := testenv.MigratedPool(t)
+	e := &alerts.Engine{Pool: pool}
+	now := time.Now()
+	crash := alerts.Finding{Rule: "fleet.crash-loop", Subject: "w1", Severity: alerts.Critical, Summary: "crash loop"}
+	budget := alerts.Finding{Rule: "cache.redis_budget", Severity: alerts.Warning, Summary: "near the budget"}
+	if _, _, err := e.Evaluate(ctx, []alerts.Finding{crash, budget}, now); err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := e.EvaluateFunc(ctx, func(context.Context) (alerts.Round, error) {
+		return alerts.Round{Unknown: []string{"fleet."}}, nil
+	}, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1 || ts[0].Alert.Rule != "cache.redis_budget" || ts[0].To != alerts.Resolved {
+		t.Fatalf("transitions %+v; want only the budget alert resolved", ts)
+	}
+	open, err := e.Open(ctx)
+	if err != nil || len(open) != 1 || open[0].Rule != "fleet.crash-loop" || open[0].State != alerts.Firing {
+		t.Fatalf("open %+v (%v); want the crash loop still firing", open, err)
+	}
+	if ts, _, _ := e.Evaluate(ctx, nil, now.Add(2*time.Minute)); len(ts) != 1 || ts[0].Alert.Rule != "fleet.crash-loop" {
+		t.Fatalf("read again and gone: %+v", ts)
+	}
+}

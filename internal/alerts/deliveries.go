@@ -30,7 +30,7 @@ func (e *Engine) Deliveries(ctx context.Context, limit int) ([]Delivery, error) 
 	rows, err := e.Pool.Query(ctx, `
 		SELECT n.id, n.alert_id, a.rule, n.kind, n.target, n.state, n.attempts, n.last_error, n.created_at, n.next_attempt_at, n.sent_at
 		FROM ops.alert_notifications n JOIN ops.alerts a ON a.id = n.alert_id
-		ORDER BY n.state <> 'sent' AND n.last_error <> '' DESC, n.created_at DESC, n.id DESC LIMIT $1`, limit)
+		ORDER BY n.state IN ('pending', 'failed') AND n.last_error <> '' DESC, n.created_at DESC, n.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("alerts: deliveries: %w", err)
 	}

@@ -3,29 +3,24 @@ package cli
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/alerts"
-	"github.com/atum/ops-console/internal/watch"
+	"github.com/atum/ops-console/internal/alerts/rules"
+	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/views"
 )
 
 // alertsBudget bounds one round of alert evaluation.
 const alertsBudget = 5 * time.Second
 
-// newAlertEngine sets how long each rule must hold before it fires: rules
-// that already wait for evidence (a crash loop is three failing exits, a
-// switch not applied has 15 s of grace) fire at once, the rest after a
-// minute so that a single bad sample raises nothing.
+// newAlertEngine returns the engine with each rule's "for" duration.
 func newAlertEngine(pool *pgxpool.Pool) *alerts.Engine {
-	return &alerts.Engine{Pool: pool, DefaultFor: time.Minute, For: map[string]time.Duration{
-		"fleet.crash-loop": 0, "switch.not_applied": 0, "switch.on": 0, "console.demo_operators": 0, "console.watch_off": 0,
-		"system.unreachable": 30 * time.Second, "connections.waiting": 30 * time.Second,
-	}}
+	return &alerts.Engine{Pool: pool, DefaultFor: rules.DefaultFor, For: rules.For}
 }
 
 // watchAlerts evaluates the alert rules every interval while the console
@@ -72,77 +67,36 @@ func (a *app) refreshAlerts(parent context.Context) {
 		}
 		when := "never"
 		if !a.alertAt.IsZero() {
-			when = handlers.Ago(a.alertAt, now)
+			when = human.Ago(a.alertAt, now)
 		}
 		a.alertErr = fmt.Sprintf("Alerts could not be evaluated (%s); those shown are from %s", a.redact(err.Error()), when)
 		return
 	}
-	a.alertCache, a.alertAt, a.alertErr = alertViews(open, now), now, ""
+	a.alertCache, a.alertAt, a.alertErr = handlers.FiringAlerts(open, now), now, ""
 }
 
 func (a *app) evaluate(ctx context.Context, now time.Time) error {
-	_, _, err := a.alertEngine.EvaluateFunc(ctx, func(ctx context.Context) ([]alerts.Finding, error) {
-		found := a.findings(ctx, now)
+	_, _, err := a.alertEngine.EvaluateFunc(ctx, func(ctx context.Context) (alerts.Round, error) {
+		r := a.rules.Round(ctx, now)
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("the console's database did not answer within %s", alertsBudget)
+			return r, fmt.Errorf("the console's database did not answer within %s", alertsBudget)
 		}
-		var fs []alerts.Finding
-		for _, f := range found {
-			fs = append(fs, alerts.Finding{Rule: f.Rule, Subject: f.Subject, Group: f.Group, Severity: f.Level, Summary: f.Text, Href: f.Href})
-		}
-		return fs, nil
+		return r, nil
 	}, now)
 	return err
 }
 
-// findings evaluates every alert rule once.
-func (a *app) findings(ctx context.Context, now time.Time) []views.Alert {
-	out := handlers.ConnectionAlerts(ctx, a.sampler, a.budget())
-	sw := handlers.SwitchAlerts(ctx, a.switches)
-	out = append(out, sw...)
-	out = append(out, handlers.CacheAlerts(ctx, a.pool, a.cfg.RedisDailyCommandBudget, now)...)
+// newRules wires every alert rule to what it reads.
+func (a *app) newRules() *rules.Set {
+	s := &rules.Set{Connections: a.sampler, Budget: a.budget, Switches: a.switches, RedisBudget: a.cfg.RedisDailyCommandBudget,
+		Cache: func(ctx context.Context, now time.Time) rediscache.Figures {
+			return rediscache.ReadFigures(ctx, a.pool, now)
+		},
+		Systems: a.monitor.Snapshot, WatchMode: a.activity.Mode(), DemoOperators: a.demoOperators.Load, Environment: a.cfg.Environment}
 	if a.fleet != nil {
-		if _, r, err := a.fleet.Report(ctx); err == nil {
-			// SwitchAlerts raises switch.on exactly while SUSPEND_REDIS is on.
-			suspended := slices.ContainsFunc(sw, func(al views.Alert) bool { return al.Rule == "switch.on" })
-			out = append(out, handlers.FleetAlerts(r, suspended)...)
-		}
+		s.Fleet = a.fleet
 	}
-	for _, st := range a.monitor.Snapshot() {
-		// The console's own database is shown live by the Overview: it
-		// cannot be stored while it is down.
-		if st.State == watch.Failing && st.Key != "postgres" {
-			out = append(out, views.Alert{Level: "warning", Rule: "system.unreachable", Subject: st.Key, Href: st.Href,
-				Text: fmt.Sprintf("%s unreachable (%s): %s", st.Name, handlers.LastAnswered(st.LastOK, now), st.Err)})
-		}
-	}
-	if a.activity.Mode() == watch.Off {
-		out = append(out, views.Alert{Level: "warning", Rule: "console.watch_off", Href: "/", Text: "WATCH=off: this console instance " +
-			"samples nothing in the background; figures are what other instances stored, and nothing is noticed while nobody looks"})
-	}
-	if n := a.demoOperators.Load(); n > 0 {
-		out = append(out, views.Alert{Level: "critical", Rule: "console.demo_operators", Href: "/operators", Text: fmt.Sprintf(
-			"%d demo operator accounts exist in this %s database; they cannot sign in here, remove them", n, a.cfg.Environment)})
-	}
-	return out
-}
-
-// alertViews turns the open alerts into the Overview's list: firing ones,
-// critical first, silenced ones last.
-func alertViews(open []alerts.Alert, now time.Time) []views.Alert {
-	var out, quiet []views.Alert
-	for _, al := range open {
-		if al.State != alerts.Firing {
-			continue
-		}
-		v := handlers.AlertView(al, now)
-		if v.Silenced != "" {
-			quiet = append(quiet, v)
-			continue
-		}
-		out = append(out, v)
-	}
-	return append(out, quiet...)
+	return s
 }
 
 // alertsFiring counts the firing alerts of the last round by severity;

@@ -13,13 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/accounts"
 	"github.com/atum/ops-console/internal/alerts"
+	"github.com/atum/ops-console/internal/alerts/rules"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/rediscache"
@@ -62,6 +63,7 @@ type app struct {
 	observeProbe func(system string, d time.Duration, err error)
 
 	alertEngine *alerts.Engine
+	rules       *rules.Set
 	alertMu     sync.Mutex
 	alertAt     time.Time
 	alertCache  []views.Alert
@@ -140,6 +142,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.sampler.Planned = func() int { return a.budget().Plan.Total() }
 	a.sampler.Redact, a.sampler.Log = a.redact, log
 	a.alertKick = make(chan struct{}, 1)
+	a.rules = a.newRules()
+	// The rules run after each sample, on the instance that took it.
+	a.sampler.OnSample, a.redisInf.OnSample, a.queues.OnSample = a.kickAlerts, a.kickAlerts, a.kickAlerts
+	if a.fleet != nil {
+		a.fleet.Sampler.OnSample = a.kickAlerts
+	}
 	a.activity.OnWake = func() {
 		a.monitor.Refresh()
 		a.sampler.Kick()
@@ -227,7 +235,7 @@ func (a *app) probeRedis(ctx context.Context) (string, error) {
 	if errors.Is(err, rediscache.ErrPaused) {
 		last := "no figures yet"
 		if l, lerr := a.redisInf.Latest(ctx); lerr == nil {
-			last = "last figures " + handlers.Ago(l.At, time.Now())
+			last = "last figures " + human.Ago(l.At, time.Now())
 		}
 		return "polling paused: SUSPEND_REDIS is on (" + last + ")", nil
 	}
@@ -329,7 +337,7 @@ func (a *app) accountFleet() *accounts.Fleet {
 // (or its state cannot be read), or Redis is known to be down.
 func (a *app) redisSkip(ctx context.Context) string {
 	if st, ok := a.monitor.Get("redis"); ok && st.State == watch.Failing {
-		return "Redis is unreachable (last checked " + handlers.Ago(st.CheckedAt, time.Now()) + ")"
+		return "Redis is unreachable (last checked " + human.Ago(st.CheckedAt, time.Now()) + ")"
 	}
 	sw, err := a.switches.Get(ctx, switches.SuspendRedis)
 	switch {

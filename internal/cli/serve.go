@@ -117,7 +117,12 @@ func (a *app) resumePurges(ctx context.Context) {
 	}
 }
 
-// maintain prunes old sessions and login attempts every hour.
+// alertHistory is how long resolved alerts stay on /alerts and the
+// timeline.
+const alertHistory = 90 * 24 * time.Hour
+
+// maintain prunes old sessions, heartbeats, samples and alert history
+// every hour.
 func (a *app) maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -137,6 +142,9 @@ func (a *app) maintain(ctx context.Context) {
 			}
 			if err := rediscache.PruneSamples(ctx, a.pool, a.cfg.HistoryRetention); err != nil {
 				a.log.Warn("prune Redis samples", "error", a.redact(err.Error()))
+			}
+			if _, err := alerts.Prune(ctx, a.pool, alertHistory); err != nil {
+				a.log.Warn("prune alert history", "error", a.redact(err.Error()))
 			}
 		}
 	}

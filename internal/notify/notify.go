@@ -86,11 +86,12 @@ func (o *Outbox) payload(a alerts.Alert) Payload {
 
 // Enqueue records the notifications of one evaluation: one row per
 // transition to firing or resolved and per target whose severity route
-// matches, and the repeats that are due. Silenced alerts get none; a
-// resolution is sent only where the firing was.
+// matches, and the repeats that are due. A silenced alert gets no firing
+// and no repeat; a resolution is sent only where a firing was, silenced
+// or not, so that no receiver is left believing it still fires.
 func (o *Outbox) Enqueue(ctx context.Context, tx pgx.Tx, ts []alerts.Transition, now time.Time) error {
 	for _, t := range ts {
-		if t.Alert.Silenced(now) {
+		if t.Alert.Silenced(now) && t.To != alerts.Resolved {
 			continue
 		}
 		body, err := json.Marshal(o.payload(t.Alert))

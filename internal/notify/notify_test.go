@@ -306,6 +306,56 @@ func TestNothingWhileSilenced(t *testing.T) {
 	}
 }
 
+// An alert silenced after its firing was sent still sends its
+// resolution, so the receiver does not believe it fires forever; a firing
+// still queued when the silence starts is skipped, not sent late.
+func TestSilenceAfterFiring(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := testenv.MigratedPool(t)
+	rcv := newReceiver(t)
+	r := newRig(pool, notify.Webhook(rcv.srv.URL, secret, alerts.Warning))
+	r.evaluate(t, crash)
+	r.send(t)
+	open, err := r.engine.Open(ctx)
+	if err != nil || len(open) != 1 {
+		t.Fatal(open, err)
+	}
+	if err := r.engine.Silence(ctx, open[0].ID, r.now.Add(time.Hour), "ada", "known, fixing"); err != nil {
+		t.Fatal(err)
+	}
+	r.now = r.now.Add(time.Minute)
+	if ts := r.evaluate(t); len(ts) != 1 || ts[0].To != alerts.Resolved {
+		t.Fatalf("did not resolve: %+v", ts)
+	}
+	r.send(t)
+	got := rcv.received()
+	if len(got) != 2 || got[0].Body["kind"] != "firing" || got[1].Body["kind"] != "resolved" {
+		t.Fatalf("received %+v; want the firing, then the resolution", got)
+	}
+
+	// Fires again; silenced before the sender's next round.
+	r.now = r.now.Add(time.Minute)
+	r.evaluate(t, crash)
+	again, err := r.engine.Open(ctx)
+	if err != nil || len(again) != 1 {
+		t.Fatal(again, err)
+	}
+	if err := r.engine.Silence(ctx, again[0].ID, r.now.Add(time.Hour), "ada", "still fixing"); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.send(t); n != 0 {
+		t.Fatalf("a firing queued before the silence was attempted (%d)", n)
+	}
+	var state, why string
+	if err := pool.QueryRow(ctx, `SELECT state, last_error FROM ops.alert_notifications WHERE alert_id = $1`, again[0].ID).
+		Scan(&state, &why); err != nil || state != "skipped" || why == "" {
+		t.Fatalf("queued firing: %q %q (%v); want skipped, with why", state, why, err)
+	}
+	if len(rcv.received()) != 2 {
+		t.Fatal("the silenced firing reached the receiver")
+	}
+}
+
 // A firing alert nobody acknowledged is repeated every interval, once;
 // acknowledged, it is not repeated any more.
 func TestRepeatUntilAcknowledged(t *testing.T) {

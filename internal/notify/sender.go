@@ -84,8 +84,15 @@ func (s *Sender) Run(ctx context.Context, every time.Duration) {
 }
 
 // Round delivers every row due now, one claim at a time, and returns how
-// many it attempted.
+// many it attempted. Firings and repeats of an alert silenced since they
+// were written are skipped first.
 func (s *Sender) Round(ctx context.Context) (int, error) {
+	if _, err := s.Pool.Exec(ctx, `
+		UPDATE ops.alert_notifications n SET state = 'skipped', last_error = 'silenced before it was sent'
+		FROM ops.alerts a
+		WHERE n.state = 'pending' AND n.kind IN ('firing', 'repeat') AND a.id = n.alert_id AND a.silenced_until > $1`, s.now()); err != nil {
+		return 0, fmt.Errorf("notify: skip silenced: %w", err)
+	}
 	n := 0
 	for ctx.Err() == nil {
 		ok, err := s.one(ctx)

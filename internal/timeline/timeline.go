@@ -227,6 +227,10 @@ func (t *Timeline) read(ctx context.Context, q Query, systems []string) Result {
 	}
 	answers := make([]answer, len(picked))
 	timeout := cmp.Or(t.Timeout, DefaultTimeout)
+	// One event beyond the limit tells a source that has more from one
+	// that has exactly the limit.
+	more := q
+	more.Limit++
 	var wg sync.WaitGroup
 	for i, s := range picked {
 		wg.Add(1)
@@ -234,7 +238,7 @@ func (t *Timeline) read(ctx context.Context, q Query, systems []string) Result {
 			defer wg.Done()
 			sctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			es, err := s.Events(sctx, q)
+			es, err := s.Events(sctx, more)
 			if err != nil && sctx.Err() != nil {
 				err = errors.New("no answer in time")
 			}
@@ -252,10 +256,10 @@ func (t *Timeline) read(ctx context.Context, q Query, systems []string) Result {
 		}
 		if len(a.events) > q.Limit {
 			a.events = a.events[:q.Limit]
-		}
-		if len(a.events) == q.Limit && !q.MarksOnly {
-			r.Notes = append(r.Notes, Note{Source: s.Name(), System: s.System(),
-				Text: fmt.Sprintf("%s: only the newest %d are shown; narrow the time range to see the rest", s.Name(), q.Limit)})
+			if !q.MarksOnly {
+				r.Notes = append(r.Notes, Note{Source: s.Name(), System: s.System(),
+					Text: fmt.Sprintf("%s: only the newest %d are shown; narrow the time range to see the rest", s.Name(), q.Limit)})
+			}
 		}
 		for _, e := range a.events {
 			if !e.At.Before(q.From) && e.At.Before(q.To) {

@@ -243,6 +243,13 @@ func TestLimitIsNoted(t *testing.T) {
 	if len(r.Events) != 2 || len(r.Notes) != 1 || !strings.Contains(r.Notes[0].Text, "only the newest 2") {
 		t.Fatalf("limited: %v %v", whats(r.Events), r.Notes)
 	}
+	tl.Limit = 100
+	all := tl.Read(context.Background(), now.Add(-24*time.Hour), now, []string{timeline.Fly})
+	tl.Limit = len(all.Events)
+	if exact := tl.Read(context.Background(), now.Add(-24*time.Hour), now, []string{timeline.Fly}); len(all.Events) <= 2 ||
+		len(exact.Events) != len(all.Events) || len(exact.Notes) != 0 {
+		t.Fatalf("exactly the limit (%d): %d events, notes %v", len(all.Events), len(exact.Events), exact.Notes)
+	}
 }
 
 func TestMarkersAreReleasesFlipsAndPurges(t *testing.T) {

@@ -1,4 +1,4 @@
-package web_test
+package rules_test
 
 import (
 	"context"
@@ -8,9 +8,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/atum/ops-console/handlers"
+	"github.com/atum/ops-console/internal/alerts/rules"
+	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/testenv"
 )
+
+func TestMain(m *testing.M) { testenv.Main(m, devstack.Options{Postgres: true}) }
 
 // beats writes an instance's heartbeats, one a minute from from to to, of
 // a boot that started at started and sends perMin Redis commands a minute.
@@ -38,7 +42,7 @@ func beats(t *testing.T, pool *pgxpool.Pool, id, group, boot string, started, fr
 func jumps(t *testing.T, pool *pgxpool.Pool, now time.Time) []string {
 	t.Helper()
 	var out []string
-	for _, a := range handlers.CacheAlerts(context.Background(), pool, 1_000_000, now) {
+	for _, a := range rules.Cache(rediscache.ReadFigures(context.Background(), pool, now), 1_000_000) {
 		if a.Rule == "cache.redis_jump" {
 			out = append(out, a.Subject)
 		}

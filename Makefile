@@ -41,6 +41,8 @@ test: deps-browser lint
 
 bench: deps build
 	go run ./internal/loadgen -bin $(BIN)
+	go test -count=1 -timeout 20m -run 'TestFleetWideRestartRaisesNothing|TestNotificationsIndependentOfInstances' \
+	  -bench BenchmarkEvaluate -benchtime 20x -v ./internal/alerts/rules/
 
 demo: deps build
 	./$(BIN) demo

@@ -7,6 +7,8 @@ import (
 
 	"github.com/a-h/templ"
 	"golang.org/x/net/html"
+
+	"github.com/atum/ops-console/static"
 )
 
 // hostileAttr tries to break out of an attribute and add an element with
@@ -235,7 +237,7 @@ func TestQueuesCSPCompatible(t *testing.T) {
 				t.Errorf("found %d <script> elements, want 1", len(scripts))
 			}
 			for _, s := range scripts {
-				if src, ok := attr(s, "src"); !ok || src != "/static/js/console.js" || s.FirstChild != nil {
+				if src, ok := attr(s, "src"); !ok || src != static.Path("js/console.js") || s.FirstChild != nil {
 					t.Errorf("script without our src or with inline content: src=%q", src)
 				}
 			}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/a-h/templ"
 	"golang.org/x/net/html"
+
+	"github.com/atum/ops-console/static"
 )
 
 // hostile is a tenant-supplied string that must never reach a page unescaped.
@@ -287,6 +289,9 @@ var (
 	styleElement = regexp.MustCompile(`(?i)<style[\s>]`)
 )
 
+// hashedCSS is the stylesheet's content-hashed URL, cacheable for a year.
+var hashedCSS = regexp.MustCompile(`^/static/css/console\.[0-9a-f]{12}\.css$`)
+
 func TestCSPCompatible(t *testing.T) {
 	for name, c := range pages() {
 		t.Run(name, func(t *testing.T) {
@@ -298,7 +303,7 @@ func TestCSPCompatible(t *testing.T) {
 			}
 			for _, s := range scripts {
 				src, ok := attr(s, "src")
-				if !ok || src != "/static/js/console.js" {
+				if !ok || src != static.Path("js/console.js") {
 					t.Errorf("script without our src: src=%q", src)
 				}
 				if s.FirstChild != nil {
@@ -320,7 +325,7 @@ func TestCSPCompatible(t *testing.T) {
 			if len(links) != 1 {
 				t.Fatalf("found %d stylesheets, want 1", len(links))
 			}
-			if href, _ := attr(links[0], "href"); href != "/static/css/console.css" {
+			if href, _ := attr(links[0], "href"); href != static.Path("css/console.css") || !hashedCSS.MatchString(href) {
 				t.Errorf("stylesheet href = %q", href)
 			}
 		})

@@ -101,7 +101,8 @@ type Config struct {
 	// Watch is when background sampling runs: "always", "active" (only
 	// while someone used the console within ActiveWindow) or "off".
 	Watch string
-	// HistoryRetention is how long samples are kept.
+	// HistoryRetention is how far back the connection history reaches
+	// (its hourly rollups); finer resolutions are kept shorter.
 	HistoryRetention time.Duration
 	// LookupReasonRequired makes a reason mandatory for account lookups.
 	LookupReasonRequired bool
@@ -286,7 +287,7 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("WATCH must be always, active or off, not %q", c.Watch))
 	}
-	if c.HistoryRetention, err = durationVar(getenv, "HISTORY_RETENTION", 14*24*time.Hour, time.Hour, 90*24*time.Hour); err != nil {
+	if c.HistoryRetention, err = durationVar(getenv, "HISTORY_RETENTION", 90*24*time.Hour, 14*24*time.Hour, 90*24*time.Hour); err != nil {
 		errs = append(errs, err)
 	}
 

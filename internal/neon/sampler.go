@@ -1,6 +1,7 @@
 package neon
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,12 +51,33 @@ type Sample struct {
 // Several console instances elect one sampler per tick with an advisory
 // lock, so the load on the platform database does not grow with the
 // number of instances or viewers.
+//
+// The history has three resolutions: raw samples (ops.connection_samples),
+// and the worst of each minute and of each hour (ops.connection_minutes,
+// ops.connection_hours), which the transaction storing a sample keeps up
+// to date. History reads the coarsest resolution that still has a step
+// per point, raw samples only for ranges up to 2 hours and minutes only up
+// to 2 days, so a chart reads at most a few thousand rows whatever the
+// range (336 hours for 14 days, not 80,640 samples). Prune keeps raw samples RawKeep (default 2 hours),
+// minutes MinuteKeep (default 2 days) and hours Keep (default 90 days;
+// HISTORY_RETENTION sets it): Keep is how far back the history reaches,
+// and no resolution is kept longer than Keep, nor (when Keep allows)
+// shorter than the ranges History reads it for.
 type Sampler struct {
 	Console    *pgxpool.Pool
 	Platform   *pgxpool.Pool
 	BouncerURL string
 	Interval   time.Duration
-	Keep       time.Duration
+	// Keep is how long the history is kept: the hourly rollups, and at
+	// most this long every finer resolution. Zero means DefaultKeep.
+	Keep time.Duration
+	// RawKeep is how long raw samples are kept: zero means DefaultRawKeep,
+	// and never less than the 2 hours History reads them for.
+	RawKeep time.Duration
+	// MinuteKeep is how long the per-minute rollups are kept: zero means
+	// DefaultMinuteKeep, and never less than the 2 days History reads them
+	// for.
+	MinuteKeep time.Duration
 	// Active reports whether anyone used the console recently.
 	Active func() bool
 	// Planned returns the current plan's total.
@@ -204,13 +226,37 @@ func (s *Sampler) store(ctx context.Context, tx pgx.Tx, snap *Snapshot) error {
 		w, mw := int(b.Waiting), int(b.MaxWait.Milliseconds())
 		waiting, maxwait = &w, &mw
 	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO ops.connection_samples (at, total, active, idle, idle_in_tx, lock_waiting, max_connections, usable, planned, pool_waiting, pool_maxwait_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (at) DO NOTHING`,
+	_, err = tx.Exec(ctx, storeSample,
 		snap.At, u.Total, u.ByState["active"], u.ByState["idle"], u.IdleInTx, u.Waiting,
 		snap.Limits.MaxConnections, snap.Limits.Usable, snap.Planned, waiting, maxwait)
 	return err
 }
+
+// rollupOrigin is where minute and hour buckets start: whole minutes and
+// hours of UTC, whatever the session's time zone.
+const rollupOrigin = `timestamptz '2000-01-01 00:00:00+00'`
+
+// rollupUpsert folds the rows of CTE s into the rollup table of one
+// resolution: the worst of the bucket, as the migration's backfill.
+func rollupUpsert(table, step string) string {
+	return `INSERT INTO ops.` + table + ` AS r (bucket, samples, total, idle_in_tx, lock_waiting, usable, planned, pool_waiting, max_connections)
+		SELECT date_bin(interval '` + step + `', at, ` + rollupOrigin + `), 1, total, idle_in_tx, lock_waiting, usable, planned, pool_waiting, max_connections FROM s
+		ON CONFLICT (bucket) DO UPDATE SET samples = r.samples + 1,
+			total = GREATEST(r.total, EXCLUDED.total), idle_in_tx = GREATEST(r.idle_in_tx, EXCLUDED.idle_in_tx),
+			lock_waiting = GREATEST(r.lock_waiting, EXCLUDED.lock_waiting), usable = LEAST(r.usable, EXCLUDED.usable),
+			planned = GREATEST(r.planned, EXCLUDED.planned), pool_waiting = GREATEST(r.pool_waiting, EXCLUDED.pool_waiting),
+			max_connections = GREATEST(r.max_connections, EXCLUDED.max_connections)`
+}
+
+// storeSample inserts a sample and, only when it is new, folds it into
+// its minute and its hour: one statement, in the caller's transaction.
+var storeSample = `
+	WITH s AS (
+		INSERT INTO ops.connection_samples (at, total, active, idle, idle_in_tx, lock_waiting, max_connections, usable, planned, pool_waiting, pool_maxwait_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (at) DO NOTHING
+		RETURNING at, total, idle_in_tx, lock_waiting, usable, planned, pool_waiting, max_connections),
+	m AS (` + rollupUpsert("connection_minutes", "1 minute") + `)
+	` + rollupUpsert("connection_hours", "1 hour")
 
 // ErrNoSnapshot says no sample was taken yet.
 var ErrNoSnapshot = errors.New("no connection sample yet")
@@ -242,16 +288,84 @@ func (s *Sampler) Latest(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
+// Retention defaults; see Sampler.
+const (
+	// DefaultKeep is how long hourly rollups are kept when Keep is zero.
+	DefaultKeep = 90 * 24 * time.Hour
+	// DefaultRawKeep is how long raw samples are kept when RawKeep is zero.
+	DefaultRawKeep = 2 * time.Hour
+	// DefaultMinuteKeep is how long minute rollups are kept when
+	// MinuteKeep is zero.
+	DefaultMinuteKeep = 48 * time.Hour
+)
+
+// History reads raw samples for ranges up to rawSpan and minutes for
+// ranges up to minuteSpan: at most 480 raw rows at a 15 s interval, 2,880
+// minutes, and one hour per hour kept (2,160 at 90 days).
+const (
+	rawSpan    = 2 * time.Hour
+	minuteSpan = 48 * time.Hour
+)
+
+// resolution is one table of the history.
+type resolution struct {
+	table string // in schema ops
+	at    string // its time column
+	step  time.Duration
+	span  time.Duration // the longest range History reads it for
+}
+
+var (
+	rawRes    = resolution{"connection_samples", "at", 0, rawSpan}
+	minuteRes = resolution{"connection_minutes", "bucket", time.Minute, minuteSpan}
+	hourRes   = resolution{"connection_hours", "bucket", time.Hour, 1<<63 - 1}
+)
+
+// pick chooses the coarsest resolution that covers span and still has at
+// least points steps in it, or failing that the finest that covers span.
+func pick(span time.Duration, points int) resolution {
+	var covering []resolution // coarsest first
+	for _, r := range []resolution{hourRes, minuteRes, rawRes} {
+		if span <= r.span {
+			covering = append(covering, r)
+		}
+	}
+	for _, r := range covering {
+		if r.step == 0 || span/r.step >= time.Duration(points) {
+			return r
+		}
+	}
+	return covering[len(covering)-1]
+}
+
 // History returns samples since from, at most points of them: when there
-// are more, each point is the maximum over an equal time bucket.
+// are more, each point is the worst over an equal time bucket (the most
+// connections, the fewest usable). Long ranges are read from the minute
+// or hour rollups: their buckets are then whole minutes or hours, and
+// start at the first whole minute or hour from from.
 func (s *Sampler) History(ctx context.Context, from time.Time, points int) ([]Sample, error) {
-	bucket := time.Since(from) / time.Duration(max(points, 1))
-	bucket = max(bucket, time.Second)
+	return s.history(ctx, time.Now(), from, points)
+}
+
+func (s *Sampler) history(ctx context.Context, now, from time.Time, points int) ([]Sample, error) {
+	points = max(points, 1)
+	span := max(now.Sub(from), 0)
+	r := pick(span, points)
+	bucket := max(span/time.Duration(points), time.Second)
+	origin := from
+	if r.step > 0 {
+		// Whole steps, so that each rollup row falls in one bucket, and at
+		// least span/points long, so that there are at most points.
+		bucket = (bucket + r.step - 1) / r.step * r.step
+		if origin = from.Truncate(r.step); origin.Before(from) {
+			origin = origin.Add(r.step)
+		}
+	}
 	rows, err := s.Console.Query(ctx, `
-		SELECT date_bin($2 * interval '1 second', at, $1) AS b, max(total), max(idle_in_tx), max(lock_waiting),
+		SELECT date_bin($2 * interval '1 second', `+r.at+`, $1) AS b, max(total), max(idle_in_tx), max(lock_waiting),
 		       min(usable), max(planned), COALESCE(max(pool_waiting), 0), max(max_connections)
-		FROM ops.connection_samples WHERE at >= $1
-		GROUP BY b ORDER BY b`, from, bucket.Seconds())
+		FROM ops.`+r.table+` WHERE `+r.at+` >= $1
+		GROUP BY b ORDER BY b`, origin, bucket.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("neon: history: %w", err)
 	}
@@ -262,11 +376,52 @@ func (s *Sampler) History(ctx context.Context, from time.Time, points int) ([]Sa
 	})
 }
 
-// Prune deletes history older than Keep.
+// Pruning deletes at most pruneBatch rows per statement, and pauses
+// prunePause between statements, so that it never holds locks long.
+const (
+	pruneBatch = 5000
+	prunePause = 50 * time.Millisecond
+)
+
+// retention returns how long raw samples, minutes and hours are kept.
+func (s *Sampler) retention() (raw, minutes, hours time.Duration) {
+	hours = cmp.Or(s.Keep, DefaultKeep)
+	raw = min(max(cmp.Or(s.RawKeep, DefaultRawKeep), rawSpan), hours)
+	minutes = min(max(cmp.Or(s.MinuteKeep, DefaultMinuteKeep), minuteSpan), hours)
+	return raw, minutes, hours
+}
+
+// Prune deletes raw samples, minutes and hours older than their
+// retention (see Sampler), in small batches.
 func (s *Sampler) Prune(ctx context.Context) error {
-	_, err := s.Console.Exec(ctx, `DELETE FROM ops.connection_samples WHERE at < now() - $1 * interval '1 second'`, s.Keep.Seconds())
-	if err != nil {
-		return fmt.Errorf("neon: prune samples: %w", err)
+	raw, minutes, hours := s.retention()
+	for _, p := range []struct {
+		r    resolution
+		keep time.Duration
+	}{{rawRes, raw}, {minuteRes, minutes}, {hourRes, hours}} {
+		if err := s.prune(ctx, p.r, p.keep); err != nil {
+			return fmt.Errorf("neon: prune %s: %w", p.r.table, err)
+		}
 	}
 	return nil
+}
+
+func (s *Sampler) prune(ctx context.Context, r resolution, keep time.Duration) error {
+	q := `DELETE FROM ops.` + r.table + ` WHERE ` + r.at + ` IN (
+		SELECT ` + r.at + ` FROM ops.` + r.table + ` WHERE ` + r.at + ` < now() - $1 * interval '1 second'
+		ORDER BY ` + r.at + ` LIMIT $2)`
+	for {
+		tag, err := s.Console.Exec(ctx, q, keep.Seconds(), pruneBatch)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() < pruneBatch {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(prunePause):
+		}
+	}
 }

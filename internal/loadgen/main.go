@@ -4,7 +4,8 @@
 // page and the Overview under concurrent clients on loopback, the Redis
 // commands and Fly API calls the console makes with 1 and 50 viewers, and
 // the Fleet page's latency, and the resilience figures of a sign-in flood
-// and of Postgres and Redis stalls (resilience.go). It starts its own
+// and of Postgres and Redis stalls (resilience.go), and every screen over
+// 14 days of history against the stylesheet (history.go). It starts its own
 // Postgres and Redis with internal/devstack and the Fly API double, and
 // stops everything it started.
 //
@@ -69,7 +70,7 @@ func main() {
 }
 
 // phaseNames are the parts of the benchmark, in the order they run.
-var phaseNames = []string{"start", "pages", "redis", "fly", "flood", "stalls"}
+var phaseNames = []string{"start", "pages", "redis", "fly", "history", "flood", "stalls"}
 
 // parsePhases turns the -only flag into the set of phases to run.
 func parsePhases(only string) (map[string]bool, error) {
@@ -110,6 +111,11 @@ func run(o options) error {
 	}
 	if o.phases["fly"] {
 		if err := flyCost(o.bin, o.clients, o.requests); err != nil {
+			return err
+		}
+	}
+	if o.phases["history"] {
+		if err := historyPhase(o.bin, o.clients, o.requests); err != nil {
 			return err
 		}
 	}

@@ -35,6 +35,7 @@ type Metrics struct {
 	requests *prometheus.HistogramVec
 	probes   *prometheus.HistogramVec
 	failures *prometheus.CounterVec
+	queries  *prometheus.HistogramVec
 }
 
 // New returns the registry with every collector registered.
@@ -54,7 +55,12 @@ func New(src Sources) *Metrics {
 		Namespace: namespace, Name: "probe_errors_total",
 		Help: "Background checks of a watched system that failed or could not check it.",
 	}, []string{"system"})
-	m.reg.MustRegister(m.requests, m.probes, m.failures, newPlatform(src),
+	m.queries = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "http_request_db_queries",
+		Help:    "Statements one request sent to the console's own database (BEGIN and COMMIT included), by route pattern; _sum over _count is the queries per page view.",
+		Buckets: []float64{0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89},
+	}, []string{"route"})
+	m.reg.MustRegister(m.requests, m.probes, m.failures, m.queries, newPlatform(src),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,6 +75,15 @@ func (m *Metrics) ObserveRequest(method, route string, status int, d time.Durati
 		route = "(unmatched)"
 	}
 	m.requests.WithLabelValues(route, methodLabel(method), statusClass(status)).Observe(d.Seconds())
+}
+
+// ObserveQueries records the statements one request sent to the
+// console's database. route is as for ObserveRequest.
+func (m *Metrics) ObserveQueries(route string, queries int64) {
+	if route == "" {
+		route = "(unmatched)"
+	}
+	m.queries.WithLabelValues(route).Observe(float64(queries))
 }
 
 // ObserveProbe records one background check of a system.

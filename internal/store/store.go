@@ -55,6 +55,11 @@ func OpenBounded(ctx context.Context, rawURL string, maxConns int32, statement, 
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
+	// Statements count towards the query counter of their context, if any
+	// (WithQueryCounter): the queries per page view.
+	if cfg.ConnConfig.Tracer == nil {
+		cfg.ConnConfig.Tracer = queryTracer{}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pool: %w", err)

@@ -199,3 +199,25 @@ func (b *Base) Record(c echo.Context, e audit.Entry) error {
 	}
 	return err
 }
+
+// shownRows is how many rows a long table lists until the viewer asks for
+// them all (?all=1): a fleet of 200 instances keeps its pages light.
+const shownRows = 50
+
+// attentionFirst orders rows that need attention first, keeping the
+// order among equals, and keeps the first shownRows of them unless all;
+// the Rows it returns say so and link to href for the rest.
+func attentionFirst[T any](rows []T, all bool, href string, attention func(T) bool) ([]T, views.Rows) {
+	rank := func(r T) int {
+		if attention(r) {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(rows, func(a, b T) int { return rank(a) - rank(b) })
+	more := views.Rows{Shown: len(rows), Total: len(rows), AllHref: href}
+	if !all && len(rows) > shownRows {
+		rows, more.Shown = rows[:shownRows], shownRows
+	}
+	return rows, more
+}

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/internal/watch"
@@ -29,40 +32,46 @@ type RedisSampler interface {
 // server figures and the SUSPEND_REDIS switch.
 type Cache struct {
 	*Base
-	// Console is the console's database (heartbeats and samples).
-	Console  *pgxpool.Pool
+	// Figures are the stored cache figures.
+	Figures  CacheFigures
 	Redis    RedisSampler
 	Switches *Switches
 	// RedisConfigured is false when REDIS_URL is not set.
 	RedisConfigured bool
 	// Budget is REDIS_DAILY_COMMAND_BUDGET.
 	Budget int64
+
+	once  sync.Once
+	views *memo.Cache[figuresKey, figuresView]
 }
 
-// rateWindows are the hit-rate windows shown.
-var rateWindows = []struct {
-	label string
-	span  time.Duration
-}{{"5 minutes", 5 * time.Minute}, {"1 hour", time.Hour}, {"1 day", 24 * time.Hour}}
+// CacheFigures gives the latest cache figures the elected instance
+// computed from the rollups.
+type CacheFigures interface {
+	Latest(ctx context.Context) (rediscache.Figures, error)
+}
 
-// Show renders the Cache page from the console's own database: it sends
-// nothing to Redis.
+// Show renders the Cache page from the stored figures: one short query
+// for them whatever the history length and the number of instances, and
+// nothing sent to Redis.
 func (h *Cache) Show(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := time.Now()
 	var m views.Cache
-	for _, w := range rateWindows {
-		per, err := rediscache.Deltas(ctx, h.Console, now.Add(-w.span), now)
-		if err != nil {
-			return err
-		}
-		m.Rates = append(m.Rates, hitRate(w.label, rediscache.Total(per)))
-	}
-	f := rediscache.ReadFigures(ctx, h.Console, now)
-	var err error
-	if m.Machines, m.Tenants, err = h.machines(ctx, now, f); err != nil {
+	f, err := h.Figures.Latest(ctx)
+	switch {
+	case errors.Is(err, rediscache.ErrNoFigures):
+		m.Err = "the cache figures are not computed yet: the first round runs within seconds of the console starting"
+	case err != nil:
 		return err
+	default:
+		m.Computed = "Figures computed " + human.Ago(f.At, now) + " from the per-minute and per-hour rollups of the heartbeats."
 	}
+	fv, _ := h.figureViews().Get(ctx, figuresKey{f.At.UnixNano(), now.Unix(), c.QueryParam("all") == "1"},
+		func(context.Context) (figuresView, error) {
+			return newFiguresView(f, now, c.QueryParam("all") == "1"), nil
+		})
+	m.Rates, m.Machines, m.MoreMachines, m.Tenants = fv.rates, fv.machines, fv.more, fv.tenants
 	sw, err := h.Switches.Store.Get(ctx, switches.SuspendRedis)
 	if err != nil {
 		return err
@@ -74,10 +83,53 @@ func (h *Cache) Show(c echo.Context) error {
 	if m.Switch, err = h.Switches.View(c, sw, live); err != nil {
 		return err
 	}
+	// Here the switch lists the instances that did not apply it; every
+	// live instance is on /switches.
+	attention := slices.DeleteFunc(slices.Clone(m.Switch.Instances), func(i views.SwitchInstance) bool { return i.Status == "applied" })
+	m.Switch.Instances, m.Switch.More = attention, views.Rows{Shown: len(attention), Total: len(live),
+		AllHref: "/switches#switch-" + switches.SuspendRedis}
 	m.Redis = h.server(c, sw.Enabled, now, f)
-	m.Chart = h.chart(ctx, now)
+	m.Chart = fv.chart
+	if len(m.Chart.Series) > 0 {
+		m.Chart.Markers = h.chartMarkers(ctx, now.Add(-time.Hour), now)
+	}
 	m.Alerts = h.AlertsOf(ctx, "cache.")
 	return Render(c, http.StatusOK, views.CachePage(h.Page(c, "Cache", "cache"), m))
+}
+
+// figuresKey is one view of the figures: their version, the second it is
+// worded at (ages), and whether every machine is listed.
+type figuresKey struct {
+	at, second int64
+	all        bool
+}
+
+// figuresView is the part of the Cache page every viewer sees alike.
+type figuresView struct {
+	rates    []views.HitRate
+	machines []views.MachineCache
+	more     views.Rows
+	tenants  []views.TenantMisses
+	chart    views.Chart
+}
+
+// figureViews shares the figures' view among the viewers of a second.
+func (h *Cache) figureViews() *memo.Cache[figuresKey, figuresView] {
+	h.once.Do(func() { h.views = memo.New[figuresKey, figuresView](time.Second) })
+	return h.views
+}
+
+func newFiguresView(f rediscache.Figures, now time.Time, all bool) figuresView {
+	var fv figuresView
+	for _, w := range f.Windows {
+		fv.rates = append(fv.rates, hitRate(w.Label, w.Counters))
+	}
+	rows, tenants := machines(now, f)
+	fv.tenants = tenants
+	fv.machines, fv.more = attentionFirst(rows, all, "/cache?all=1#machines",
+		func(r views.MachineCache) bool { return r.Jump != "" || r.Stale })
+	fv.chart = hitRateChart(now, f.Series)
+	return fv
 }
 
 func hitRate(label string, t rediscache.Counters) views.HitRate {
@@ -91,25 +143,15 @@ func hitRate(label string, t rediscache.Counters) views.HitRate {
 
 // machines lists every instance seen in the last hour with its figures,
 // and the top tenants by misses over the live ones.
-func (h *Cache) machines(ctx context.Context, now time.Time, f rediscache.Figures) ([]views.MachineCache, []views.TenantMisses, error) {
-	if f.InstancesErr != nil {
-		return nil, nil, f.InstancesErr
-	}
-	hour, err := rediscache.Deltas(ctx, h.Console, now.Add(-time.Hour), now)
-	if err != nil {
-		return nil, nil, err
-	}
-	if f.RatesErr != nil {
-		return nil, nil, f.RatesErr
-	}
-	insts, recent, groups := f.Instances, f.Recent, f.Groups()
+func machines(now time.Time, f rediscache.Figures) ([]views.MachineCache, []views.TenantMisses) {
+	groups := f.Groups()
 	var out []views.MachineCache
 	var live []rediscache.Instance
-	for _, i := range insts {
-		c := hour[i.ID]
+	for _, i := range f.Instances {
+		c := f.Hour[i.ID]
 		row := views.MachineCache{Instance: i.ID, Machine: i.Machine, Group: i.Group, Lookups: c.Lookups(),
 			Overall: c.Percent(c.MemoryHits + c.RedisHits), Memory: c.Percent(c.MemoryHits), Redis: c.Percent(c.RedisHits),
-			DB: c.Percent(c.Misses), RedisCommands: c.RedisCommands, RedisPerMin: recent[i.ID], Suspended: i.Suspended,
+			DB: c.Percent(c.Misses), RedisCommands: c.RedisCommands, RedisPerMin: f.Recent[i.ID], Suspended: i.Suspended,
 			Source: i.Source, LastSeen: human.Ago(i.LastSeen, now), Stale: now.Sub(i.LastSeen) > switches.LiveWithin}
 		if base, against, jumped := f.JumpOf(i.ID, groups); jumped {
 			row.Jump = fmt.Sprintf("jumped from %.0f/min (%s)", base, against)
@@ -123,7 +165,7 @@ func (h *Cache) machines(ctx context.Context, now time.Time, f rediscache.Figure
 	for _, t := range rediscache.TopTenants(live, 20) {
 		top = append(top, views.TenantMisses{Tenant: t.Tenant, Misses: t.Misses})
 	}
-	return out, top, nil
+	return out, top
 }
 
 func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f rediscache.Figures) views.RedisServer {
@@ -160,9 +202,6 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f rediscac
 		}
 	}
 	perDay, span := f.PerDay, f.Span
-	if f.PerDayErr != nil {
-		v.Err = f.PerDayErr.Error()
-	}
 	v.CommandsPerDay = perDay
 	v.BudgetGauge = gauge("Commands per day", int(min(perDay, 1<<31)), int(min(h.Budget, 1<<31)), "projected from the last hour against REDIS_DAILY_COMMAND_BUDGET")
 	if span > 0 {
@@ -174,15 +213,11 @@ func (h *Cache) server(c echo.Context, suspended bool, now time.Time, f rediscac
 	return v
 }
 
-func (h *Cache) chart(ctx context.Context, now time.Time) views.Chart {
+// hitRateChart is the last hour's hit rates, per minute, without markers.
+func hitRateChart(now time.Time, points []rediscache.Point) views.Chart {
 	from := now.Add(-time.Hour)
 	chart := views.Chart{Title: "Tenant-cache hit rate, last hour (per minute)", YMax: "100 %",
 		XFrom: from.UTC().Format("15:04Z"), XTo: now.UTC().Format("15:04Z")}
-	points, err := rediscache.Series(ctx, h.Console, from, time.Minute)
-	if err != nil {
-		chart.Empty = "history unavailable: " + err.Error()
-		return chart
-	}
 	if len(points) == 0 {
 		chart.Empty = "no heartbeats in the last hour"
 		return chart
@@ -197,14 +232,12 @@ func (h *Cache) chart(ctx context.Context, now time.Time) views.Chart {
 		{"misses to Postgres", "layer-db", func(c rediscache.Counters) float64 { return c.Percent(c.Misses) }},
 	}
 	for _, s := range series {
-		pts := ""
+		var pts []byte
 		for _, p := range points {
-			x := 1000 * float64(p.At.Sub(from)) / float64(now.Sub(from))
-			pts += fmt.Sprintf("%.1f,%.1f ", x, 200-2*s.val(p.Counters))
+			pts = appendPoint(pts, 1000*float64(p.At.Sub(from))/float64(now.Sub(from)), 200-2*s.val(p.Counters))
 		}
-		chart.Series = append(chart.Series, views.ChartSeries{Name: s.name, Class: s.class, Points: pts})
+		chart.Series = append(chart.Series, views.ChartSeries{Name: s.name, Class: s.class, Points: strings.TrimSpace(string(pts))})
 	}
-	chart.Markers = h.chartMarkers(ctx, from, now)
 	return chart
 }
 

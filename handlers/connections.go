@@ -8,12 +8,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/views"
 )
@@ -36,6 +38,9 @@ type Connections struct {
 	// PlatformHost and ConsoleHost name the connection strings.
 	PlatformHost string
 	ConsoleHost  string
+
+	once    sync.Once
+	plotted *memo.Cache[plotKey, views.Chart]
 }
 
 // historyRanges are the history chart's time ranges.
@@ -189,19 +194,39 @@ func (h *Connections) history(c echo.Context, snap neon.Snapshot) views.Chart {
 		}
 		chart.Ranges = append(chart.Ranges, views.ChartRange{Label: r.label, Href: "/connections?range=" + r.key + "#history", Active: active})
 	}
-	samples, err := h.Sampler.History(c.Request().Context(), time.Now().Add(-span), 300)
-	if err != nil {
+	ctx := c.Request().Context()
+	to := time.Now()
+	from := to.Add(-span)
+	plotted, err := h.plots().Get(ctx, plotKey{span, to.Unix()}, func(ctx context.Context) (views.Chart, error) {
+		samples, err := h.Sampler.History(ctx, from, 300)
+		if err != nil || len(samples) == 0 {
+			return views.Chart{}, err
+		}
+		return plot(views.Chart{}, samples, from, to), nil
+	})
+	switch {
+	case err != nil:
 		chart.Empty = "history unavailable: " + err.Error()
 		return chart
-	}
-	if len(samples) == 0 {
+	case len(plotted.Series) == 0:
 		chart.Empty = "no samples in this range: samples are taken every 15 s while someone uses the console"
 		return chart
 	}
-	from, to := time.Now().Add(-span), time.Now()
-	chart = plot(chart, samples, from, to)
-	chart.Markers = h.chartMarkers(c.Request().Context(), from, to)
+	chart.Series, chart.YMax, chart.XFrom, chart.XTo = plotted.Series, plotted.YMax, plotted.XFrom, plotted.XTo
+	chart.Markers = h.chartMarkers(ctx, from, to)
 	return chart
+}
+
+// plotKey is one plotted chart: its range, and the second it ends at.
+type plotKey struct {
+	span   time.Duration
+	second int64
+}
+
+// plots shares the plotted charts among the viewers of a second.
+func (h *Connections) plots() *memo.Cache[plotKey, views.Chart] {
+	h.once.Do(func() { h.plotted = memo.New[plotKey, views.Chart](time.Second) })
+	return h.plotted
 }
 
 // plot scales samples into the chart's 1000 × 200 viewBox.
@@ -224,15 +249,24 @@ func plot(chart views.Chart, samples []neon.Sample, from, to time.Time) views.Ch
 		{"PgBouncer waiting", "waiting", func(s neon.Sample) int { return s.PoolWaiting }},
 	}
 	for _, sr := range series {
-		var b strings.Builder
+		var b []byte
 		for _, s := range samples {
-			fmt.Fprintf(&b, "%.1f,%.1f ", x(s.At), y(sr.val(s)))
+			b = appendPoint(b, x(s.At), y(sr.val(s)))
 		}
-		chart.Series = append(chart.Series, views.ChartSeries{Name: sr.name, Class: sr.class, Points: strings.TrimSpace(b.String())})
+		chart.Series = append(chart.Series, views.ChartSeries{Name: sr.name, Class: sr.class, Points: strings.TrimSpace(string(b))})
 	}
 	chart.YMax = fmt.Sprint(top)
 	chart.XFrom, chart.XTo = from.UTC().Format("Jan 2 15:04Z"), to.UTC().Format("Jan 2 15:04Z")
 	return chart
+}
+
+// appendPoint appends one point of an SVG polyline, "x,y ", to one
+// decimal (charts are drawn on every view: no fmt).
+func appendPoint(b []byte, x, y float64) []byte {
+	b = strconv.AppendFloat(b, x, 'f', 1, 64)
+	b = append(b, ',')
+	b = strconv.AppendFloat(b, y, 'f', 1, 64)
+	return append(b, ' ')
 }
 
 func terms(p neon.Plan, limit int) []views.BudgetTerm {

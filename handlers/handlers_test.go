@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -45,5 +46,23 @@ func TestTileStates(t *testing.T) {
 	}
 	if tile := Tile(watch.Status{State: watch.NotConfigured}, now); tile.Checked != "never" {
 		t.Errorf("a system not configured was checked %q", tile.Checked)
+	}
+}
+
+func TestAttentionFirst(t *testing.T) {
+	var rows []int
+	for i := range 120 {
+		rows = append(rows, i)
+	}
+	odd := func(i int) bool { return i%40 == 7 } // 7, 47, 87 need attention
+	got, more := attentionFirst(slices.Clone(rows), false, "/x?all=1", odd)
+	if len(got) != shownRows || more.Shown != shownRows || more.Total != 120 || more.AllHref != "/x?all=1" {
+		t.Fatalf("%d rows, %+v", len(got), more)
+	}
+	if got[0] != 7 || got[1] != 47 || got[2] != 87 || got[3] != 0 || got[4] != 1 {
+		t.Fatalf("order %v", got[:5])
+	}
+	if all, more := attentionFirst(slices.Clone(rows), true, "", odd); len(all) != 120 || more.Shown != 120 {
+		t.Fatalf("all: %d rows, %+v", len(all), more)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,6 +16,7 @@ import (
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/views"
 )
@@ -33,6 +36,9 @@ type Switches struct {
 	Store SwitchStore
 	// Changed is told after every change (to wake samplers).
 	Changed func()
+
+	once   sync.Once
+	shared *memo.Cache[propagationKey, propagationView]
 }
 
 // revertChoices are the automatic revert delays offered.
@@ -46,6 +52,69 @@ func (h *Switches) List(c echo.Context) error {
 		return err
 	}
 	return Render(c, http.StatusOK, views.SwitchesPage(h.Page(c, "Kill switches", "switches"), m))
+}
+
+// propagationKey is one view of a switch's propagation: the switch's
+// state, the second it is worded at, and the screen and its listing.
+type propagationKey struct {
+	name    string
+	version int64
+	enabled bool
+	second  int64
+	screen  string
+	all     bool
+}
+
+// propagationView is the part of a switch's panel every viewer sees
+// alike: how far the change reached, and the live instances.
+type propagationView struct {
+	text      string
+	pending   []string
+	instances []views.SwitchInstance
+	more      views.Rows
+}
+
+// propagations shares the propagation views among the viewers of a
+// second: 200 instances are worded once, not per view.
+func (h *Switches) propagations() *memo.Cache[propagationKey, propagationView] {
+	h.once.Do(func() { h.shared = memo.New[propagationKey, propagationView](time.Second) })
+	return h.shared
+}
+
+// propagate compares each live instance's report with s, those needing
+// attention first, listing shownRows of them unless all.
+func propagate(s switches.Switch, live []switches.Instance, now time.Time, screen string, all bool) propagationView {
+	var pv propagationView
+	p := switches.Propagate(s, live)
+	pv.text = fmt.Sprintf("%s applied on %d of %d live instances", onOff(s.Enabled), p.Applied, p.Live)
+	if len(p.Forced) > 0 {
+		pv.text += fmt.Sprintf("; %d forced by SUSPEND_REDIS=true in their environment", len(p.Forced))
+	}
+	pv.pending = p.Pending
+	forced := map[string]bool{}
+	for _, id := range p.Forced {
+		forced[id] = true
+	}
+	for _, i := range live {
+		row := views.SwitchInstance{Instance: i.ID, Machine: i.Machine, Group: i.Group, Applied: onOff(i.Suspended), Source: i.Source,
+			AppliedAt: "—", LastSeen: human.Ago(i.LastSeen, now), Status: "applied"}
+		if i.Version != nil {
+			row.Version = *i.Version
+		}
+		if i.AppliedAt != nil {
+			row.AppliedAt = human.Ago(*i.AppliedAt, now)
+		}
+		switch {
+		case forced[i.ID]:
+			row.Status = "forced by env"
+		case !i.Applied(s):
+			row.Status = "pending"
+		}
+		pv.instances = append(pv.instances, row)
+	}
+	pv.instances, pv.more = attentionFirst(pv.instances, all, screen+"?all=1#switch-"+url.PathEscape(s.Name),
+		func(i views.SwitchInstance) bool { return i.Status != "applied" })
+	return pv
 }
 
 // formState carries a failed toggle form back to the page.
@@ -93,33 +162,14 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 			v.Reverts = "reverted by itself at " + s.RevertAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
 	}
-	p := switches.Propagate(s, live)
-	v.Propagation = fmt.Sprintf("%s applied on %d of %d live instances", onOff(s.Enabled), p.Applied, p.Live)
-	if len(p.Forced) > 0 {
-		v.Propagation += fmt.Sprintf("; %d forced by SUSPEND_REDIS=true in their environment", len(p.Forced))
+	screen := "/switches"
+	if strings.HasPrefix(c.Request().URL.Path, "/cache") {
+		screen = "/cache"
 	}
-	v.Pending = p.Pending
-	forced := map[string]bool{}
-	for _, id := range p.Forced {
-		forced[id] = true
-	}
-	for _, i := range live {
-		row := views.SwitchInstance{Instance: i.ID, Machine: i.Machine, Group: i.Group, Applied: onOff(i.Suspended), Source: i.Source,
-			AppliedAt: "—", LastSeen: human.Ago(i.LastSeen, now), Status: "applied"}
-		if i.Version != nil {
-			row.Version = *i.Version
-		}
-		if i.AppliedAt != nil {
-			row.AppliedAt = human.Ago(*i.AppliedAt, now)
-		}
-		switch {
-		case forced[i.ID]:
-			row.Status = "forced by env"
-		case !i.Applied(s):
-			row.Status = "pending"
-		}
-		v.Instances = append(v.Instances, row)
-	}
+	all := c.QueryParam("all") == "1"
+	pv, _ := h.propagations().Get(c.Request().Context(), propagationKey{s.Name, s.Version, s.Enabled, now.Unix(), screen, all},
+		func(context.Context) (propagationView, error) { return propagate(s, live, now, screen, all), nil })
+	v.Propagation, v.Pending, v.Instances, v.More = pv.text, pv.pending, pv.instances, pv.more
 	hist, err := h.Store.History(c.Request().Context(), s.Name, 20)
 	if err != nil {
 		return v, err

@@ -37,6 +37,13 @@ type MachineCache struct {
 	Stale       bool
 }
 
+// Rows says that a table lists the first of its rows, those that need
+// attention first, and links to the page listing them all.
+type Rows struct {
+	Shown, Total int
+	AllHref      string
+}
+
 // TenantMisses is one tenant among the top tenants by misses.
 type TenantMisses struct {
 	Tenant string
@@ -68,7 +75,11 @@ type RedisServer struct {
 
 // Cache is the Cache page.
 type Cache struct {
-	Alerts   []Alert
+	Alerts []Alert
+	// MoreMachines is how many machines are not listed.
+	MoreMachines Rows
+	// Computed says when and from what the figures were computed.
+	Computed string
 	Rates    []HitRate
 	Machines []MachineCache
 	Tenants  []TenantMisses
@@ -94,6 +105,9 @@ type SwitchView struct {
 	Propagation string
 	Pending     []string
 	Instances   []SwitchInstance
+	// More is how many live instances are not listed, and AllHref the page
+	// listing them all.
+	More Rows
 	// CanToggle shows the toggle form (operators and admins).
 	CanToggle bool
 	// Form keeps the toggle form's input after an error.

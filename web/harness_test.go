@@ -131,7 +131,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		SchemaErr:   func() error { return h.schema },
 		SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
 		Connections: h.sampler, Budget: h.budget, PlatformHost: "127.0.0.1", ConsoleHost: "127.0.0.1",
-		Console: pool, Switches: h.switches, Redis: h.redis, RedisConfigured: true, RedisBudget: 1000,
+		Console: pool, CacheFigures: newFreshFigures(pool), Switches: h.switches, Redis: h.redis, RedisConfigured: true, RedisBudget: 1000,
 		Accounts: &accounts.Store{Platform: pool, Console: pool, Redis: rc, PlatformURL: dbURL, Environment: "staging"},
 		QStash:   clients, QStashRegions: []string{"eu"}, QStashSampler: h.queues, Purger: h.purger, Background: ctx,
 	}
@@ -148,15 +148,32 @@ func newHarness(t *testing.T, opts ...option) *harness {
 	return h
 }
 
+// freshFigures folds the heartbeats and computes the cache figures on
+// each read, as the elected console instance does every interval.
+type freshFigures struct {
+	roller *rediscache.Roller
+	snaps  *rediscache.Snapshots
+}
+
+func newFreshFigures(pool *pgxpool.Pool) freshFigures {
+	snaps := &rediscache.Snapshots{Pool: pool}
+	return freshFigures{roller: &rediscache.Roller{Pool: pool, Interval: time.Minute, Snapshots: snaps}, snaps: snaps}
+}
+
+// Latest folds, computes and returns the figures.
+func (f freshFigures) Latest(ctx context.Context) (rediscache.Figures, error) {
+	if err := f.roller.Tick(ctx, true); err != nil {
+		return rediscache.Figures{}, err
+	}
+	return f.snaps.Latest(ctx)
+}
+
 // evaluate returns the open alerts as a console gets them, but fresh on
 // each page: a round of every rule (each firing at once), then the stored
 // open alerts, or why they could not be read.
 func (h *harness) evaluate(pool *pgxpool.Pool, d *web.Deps) func(context.Context) []views.Alert {
 	engine := &alerts.Engine{Pool: pool}
-	set := &rules.Set{Connections: h.sampler, Budget: h.budget, Switches: h.switches, RedisBudget: 1000,
-		Cache: func(ctx context.Context, now time.Time) rediscache.Figures {
-			return rediscache.ReadFigures(ctx, pool, now)
-		}}
+	set := &rules.Set{Connections: h.sampler, Budget: h.budget, Switches: h.switches, RedisBudget: 1000, Cache: d.CacheFigures}
 	return func(ctx context.Context) []views.Alert {
 		if d.Fleet != nil {
 			set.Fleet = d.Fleet

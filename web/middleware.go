@@ -19,6 +19,7 @@ import (
 	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/static"
 )
 
 // contentSecurityPolicy allows only the console's own scripts, styles and
@@ -136,6 +137,13 @@ func loadSession(store SessionStore, mem *sessionMemory, cookies handlers.Cookie
 				if s, _, ok := mem.recall(token); ok {
 					handlers.SetSession(c, &s)
 				}
+				return next(c)
+			}
+			// A page read shortly after the session was checked here is not
+			// checked again: 50 viewers refreshing cost the database one
+			// check a second each. Changes always check.
+			if s, at, ok := mem.recall(token); ok && read && time.Since(at) < SessionFresh {
+				handlers.SetSession(c, &s)
 				return next(c)
 			}
 			ctx, cancel := context.WithTimeout(c.Request().Context(), SessionBudget)
@@ -270,15 +278,17 @@ func capitalizeFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// staticHandler serves the embedded assets with a short cache lifetime.
+// staticHandler serves the assets of fsys under their own and their
+// content-hashed names (see static.Assets): hashed names are cached for a
+// year, plain ones briefly; both carry a strong ETag and are gzipped at
+// start, not per request.
 func staticHandler(fsys fs.FS) http.Handler {
-	files := http.FileServerFS(fsys)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r) // no directory listings
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
-	})
+	if fsys == fs.FS(static.FS) {
+		return static.Handler()
+	}
+	a, err := static.New(fsys)
+	if err != nil {
+		panic(err)
+	}
+	return a
 }

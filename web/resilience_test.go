@@ -132,6 +132,8 @@ func TestDatabaseGoneKeepsReadOnlyPages(t *testing.T) {
 		t.Fatalf("overview: %d", resp.StatusCode)
 	}
 	h.pool.Close()
+	// Within web.SessionFresh of its check a session opens pages unchecked.
+	time.Sleep(web.SessionFresh)
 	start := time.Now()
 	if resp := h.get(h.client(), "/login"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign-in form without the database: %d", resp.StatusCode)

@@ -32,7 +32,7 @@ type Route struct {
 }
 
 // routes is the whole URL surface of the console, in one place.
-func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
+func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline handlers.TimelineReader) []Route {
 	health := &handlers.Health{Systems: d.Systems, Ready: d.Ready}
 	login := &handlers.Login{Base: base, Store: d.Sessions, Cookies: cookies, MaxAge: d.SessionMax}
 	overview := &handlers.Overview{Base: base, Systems: d.Systems}
@@ -40,7 +40,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 		BouncerConfigured: d.BouncerConfigured, PlatformHost: d.PlatformHost, ConsoleHost: d.ConsoleHost}
 	fleet := &handlers.Fleet{Base: base, Source: d.Fleet, App: d.FlyApp}
 	sw := &handlers.Switches{Base: base, Store: d.Switches, Changed: d.SwitchChanged}
-	cache := &handlers.Cache{Base: base, Console: d.Console, Redis: d.Redis, Switches: sw,
+	cache := &handlers.Cache{Base: base, Figures: d.CacheFigures, Redis: d.Redis, Switches: sw,
 		RedisConfigured: d.RedisConfigured, Budget: d.RedisBudget}
 	auditLog := &handlers.Audit{Base: base, Events: d.Audit}
 	accts := &handlers.Accounts{Base: base, Store: d.Accounts, ReasonRequired: d.LookupReasonRequired, Fleet: d.AccountFleet}
@@ -50,7 +50,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies) []Route {
 	ops := &handlers.Operators{Base: base, Store: d.Sessions}
 	alertsPage := &handlers.Alerts{Base: base, Store: d.AlertStore, Changed: d.AlertsChanged}
 	throttles := &handlers.Throttles{Base: base, Store: d.Sessions}
-	incidents := &handlers.Timeline{Base: base, Reader: d.Timeline}
+	incidents := &handlers.Timeline{Base: base, Reader: timeline}
 	assets := echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static.FS)))
 
 	get, post := http.MethodGet, http.MethodPost

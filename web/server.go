@@ -70,7 +70,9 @@ type Deps struct {
 
 	// Console is the console's own database (heartbeats, samples).
 	Console *pgxpool.Pool
-	// Switches, Redis and the rest feed the Cache and Switches screens.
+	// CacheFigures, Switches, Redis and the rest feed the Cache and
+	// Switches screens.
+	CacheFigures    handlers.CacheFigures
 	Switches        handlers.SwitchStore
 	SwitchChanged   func()
 	Redis           handlers.RedisSampler
@@ -109,6 +111,10 @@ type Deps struct {
 	// Observe, when set, is told of every answered request: its method,
 	// route pattern (empty when none matched), status and duration.
 	Observe func(method, route string, status int, d time.Duration)
+	// ObserveQueries, when set with Observe, is told of every answered
+	// request's route pattern and the statements it sent to the console's
+	// database (store.WithQueryCounter).
+	ObserveQueries func(route string, queries int64)
 
 	TrustFlyClientIP bool
 	AlwaysSecure     bool
@@ -134,14 +140,7 @@ func New(d Deps) *Server {
 	if d.Timeline == nil {
 		d.Timeline = timeline.New(timeline.Standard(d.Console, d.FlyApp)...)
 	}
-	// A flip shows on the charts at once, not after the markers' reuse.
-	switchChanged := d.SwitchChanged
-	d.SwitchChanged = func() {
-		d.Timeline.Forget()
-		if switchChanged != nil {
-			switchChanged()
-		}
-	}
+	shared := shareReads(&d)
 	mem := newSessionMemory()
 	d.Sessions = forgetfulStore{SessionStore: d.Sessions, mem: mem}
 
@@ -151,21 +150,23 @@ func New(d Deps) *Server {
 	e.HTTPErrorHandler = errorHandler(base, d.Log, d.Redact)
 
 	s := &Server{Echo: e}
-	s.Routes = routes(d, base, cookies)
+	s.Routes = routes(d, base, cookies, shared.timeline)
 	budgets := map[string]time.Duration{}
 	for _, r := range s.Routes {
 		budgets[r.Method+" "+r.Path] = cmp.Or(r.Budget, PageBudget)
 	}
 
 	if d.Observe != nil {
-		e.Use(observe(d.Observe))
+		e.Use(observe(d.Observe, d.ObserveQueries))
 	}
+	e.Use(compress()) // outside Recover: a panic's error page is compressed too
 	e.Use(middleware.Recover())
 	e.Use(requestID())
 	e.Use(requestLogger(d.Log, d.Redact))
 	e.Use(securityHeaders(cookies))
 	e.Use(middleware.BodyLimit("1M"))
 	e.Use(budget(budgets))
+	e.Use(forgetAfterChanges(shared))
 	e.Use(echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
 	e.Use(schemaGate(d.SchemaErr))
 	e.Use(touch(d.Activity))

@@ -15,6 +15,13 @@ import (
 // takes effect when the database answers again or after this long.
 const StaleSessionFor = 5 * time.Minute
 
+// SessionFresh is how long a session checked against the database opens
+// pages (GET and HEAD) on this instance without another check. A session
+// ended, or an operator disabled or demoted, on this instance is
+// forgotten at once; on another instance it takes effect within this
+// long. Every change (POST) is checked against the database.
+const SessionFresh = time.Second
+
 // sessionMemory remembers the sessions this instance checked recently, so
 // that a stalled console database does not lock everybody out of the
 // pages that render from memory. It holds token hashes, never tokens.

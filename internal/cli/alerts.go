@@ -11,7 +11,6 @@ import (
 	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/alerts/rules"
 	"github.com/atum/ops-console/internal/human"
-	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/views"
 )
 
@@ -89,9 +88,7 @@ func (a *app) evaluate(ctx context.Context, now time.Time) error {
 // newRules wires every alert rule to what it reads.
 func (a *app) newRules() *rules.Set {
 	s := &rules.Set{Connections: a.sampler, Budget: a.budget, Switches: a.switches, RedisBudget: a.cfg.RedisDailyCommandBudget,
-		Cache: func(ctx context.Context, now time.Time) rediscache.Figures {
-			return rediscache.ReadFigures(ctx, a.pool, now)
-		},
+		Cache:   a.cacheFigures,
 		Systems: a.monitor.Snapshot, WatchMode: a.activity.Mode(), DemoOperators: a.demoOperators.Load, Environment: a.cfg.Environment}
 	if a.fleet != nil {
 		s.Fleet = a.fleet

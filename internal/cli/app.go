@@ -41,15 +41,19 @@ type app struct {
 	activity *watch.Activity
 	sampler  *neon.Sampler
 	redisInf *rediscache.Sampler
-	switches *switches.Store
-	qstash   map[string]*qstash.Client
-	regions  []string
-	queues   *qstash.Sampler
-	purger   *qstash.Purger
-	accounts *accounts.Store
-	fleet    *fly.Fleet
-	auth     *auth.Store
-	audit    *audit.Log
+	// cacheFigures are the stored tenant-cache figures; roller folds the
+	// heartbeats into the rollups they are computed from.
+	cacheFigures *rediscache.Snapshots
+	roller       *rediscache.Roller
+	switches     *switches.Store
+	qstash       map[string]*qstash.Client
+	regions      []string
+	queues       *qstash.Sampler
+	purger       *qstash.Purger
+	accounts     *accounts.Store
+	fleet        *fly.Fleet
+	auth         *auth.Store
+	audit        *audit.Log
 
 	identity  atomic.Pointer[views.DBIdentity]
 	schemaErr atomic.Pointer[store.SchemaError]
@@ -61,6 +65,9 @@ type app struct {
 	// observeProbe, when set (metrics are on), is told how long each
 	// check took and whether it failed.
 	observeProbe func(system string, d time.Duration, err error)
+	// observeQueries, when set (metrics are on), is told how many
+	// statements each request sent to the console's database.
+	observeQueries func(route string, queries int64)
 
 	alertEngine *alerts.Engine
 	rules       *rules.Set
@@ -142,6 +149,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.sampler.Planned = func() int { return a.budget().Plan.Total() }
 	a.sampler.Redact, a.sampler.Log = a.redact, log
 	a.alertKick = make(chan struct{}, 1)
+	a.cacheFigures = &rediscache.Snapshots{Pool: a.pool}
+	a.roller = &rediscache.Roller{Pool: a.pool, Interval: cfg.SampleInterval, Snapshots: a.cacheFigures,
+		Active: a.activity.Watching, OnSample: a.kickAlerts, Log: log}
 	a.rules = a.newRules()
 	// The rules run after each sample, on the instance that took it.
 	a.sampler.OnSample, a.redisInf.OnSample, a.queues.OnSample = a.kickAlerts, a.kickAlerts, a.kickAlerts

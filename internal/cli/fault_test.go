@@ -31,6 +31,7 @@ import (
 	"github.com/atum/ops-console/internal/sim"
 	"github.com/atum/ops-console/internal/store"
 	"github.com/atum/ops-console/internal/testenv"
+	"github.com/atum/ops-console/web"
 )
 
 // The fault tests run the real console against real services, hang or
@@ -490,6 +491,9 @@ func TestFaultConsoleDatabaseStalled(t *testing.T) {
 	stalled := time.Now()
 	thaw := freeze(t, pid)
 	t.Logf("Postgres (postmaster %d and %d children) stopped", pid, len(descendants(pid)))
+	// A session checked within web.SessionFresh opens pages unchecked:
+	// the rounds start once every session needs its check.
+	time.Sleep(web.SessionFresh)
 	// First the pool's open connections hang; once the deadlines have cut
 	// them, new connections hang on connect. Each round is a bad day's
 	// worth of people at once.

@@ -37,9 +37,12 @@ func (a *app) timedChecks(cs []watch.Check) []watch.Check {
 func (a *app) metricsSources() metrics.Sources {
 	src := metrics.Sources{
 		Systems: a.monitor.Snapshot, Connections: a.sampler.Latest, Budget: a.budget,
-		CacheCounters: func(ctx context.Context, from, to time.Time) (rediscache.Counters, error) {
-			per, err := rediscache.Deltas(ctx, a.pool, from, to)
-			return rediscache.Total(per), err
+		CacheCounters: func(ctx context.Context) (rediscache.Counters, error) {
+			f, err := a.cacheFigures.Latest(ctx)
+			if err != nil || len(f.Windows) == 0 {
+				return rediscache.Counters{}, err
+			}
+			return f.Windows[0].Counters, nil
 		},
 		Switches: a.switches.List, Reading: a.monitor.Gate, AlertsFiring: a.alertsFiring,
 		UpstreamCalls: func() map[string]int64 {
@@ -81,6 +84,7 @@ func (a *app) startMetrics(ctx context.Context) (observe func(method, route stri
 	}
 	m := metrics.New(a.metricsSources())
 	a.observeProbe = m.ObserveProbe
+	a.observeQueries = m.ObserveQueries
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

@@ -58,6 +58,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 
 	go a.monitor.Run(ctx)
 	go a.sampler.Run(ctx)
+	go a.roller.Run(ctx)
 	go a.maintain(ctx)
 	a.startNotifications(ctx)
 	go a.watchAlerts(ctx, cfg.CheckInterval)
@@ -70,13 +71,14 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		Timeline:    timeline.New(timeline.Standard(a.pool, cfg.FlyAppName)...).With(alerts.TimelineSource{Engine: a.alertEngine}),
 		Connections: a.sampler, Budget: a.budget, BouncerConfigured: cfg.PgBouncerAdminURL != "",
 		PlatformHost: hostOf(cfg.PlatformDatabaseURL), ConsoleHost: hostOf(cfg.DatabaseURL),
-		Console: a.pool, Switches: a.switches, SwitchChanged: a.monitor.Refresh, Redis: a.redisInf,
+		Console: a.pool, CacheFigures: a.cacheFigures, Switches: a.switches, SwitchChanged: a.monitor.Refresh, Redis: a.redisInf,
 		RedisConfigured: a.redis != nil, RedisBudget: cfg.RedisDailyCommandBudget,
 		Accounts: a.accounts, LookupReasonRequired: cfg.LookupReasonRequired, AccountFleet: a.accountFleet,
 		Fleet: a.fleetReporter(), FlyApp: cfg.FlyAppName,
 		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, Redact: a.redact, Observe: observe,
+		ObserveQueries: a.observeQueries,
 	})
 	ln := opts.listener
 	if ln == nil {
@@ -137,10 +139,10 @@ func (a *app) maintain(ctx context.Context) {
 			if err := a.auth.Prune(ctx, 7*24*time.Hour); err != nil {
 				a.log.Warn("prune sessions", "error", a.redact(err.Error()))
 			}
-			if err := rediscache.Prune(ctx, a.pool, 48*time.Hour); err != nil {
+			if err := rediscache.PruneInstances(ctx, a.pool); err != nil {
 				a.log.Warn("prune heartbeats", "error", a.redact(err.Error()))
 			}
-			if err := rediscache.PruneSamples(ctx, a.pool, a.cfg.HistoryRetention); err != nil {
+			if err := rediscache.PruneSamples(ctx, a.pool, rediscache.KeepMinutes); err != nil {
 				a.log.Warn("prune Redis samples", "error", a.redact(err.Error()))
 			}
 			if _, err := alerts.Prune(ctx, a.pool, alertHistory); err != nil {

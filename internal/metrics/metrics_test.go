@@ -44,7 +44,7 @@ func fakeSources() Sources {
 				Groups:  []neon.Group{{Name: "api", Machines: 2, Processes: 2, PoolSize: 15, MaxOverflow: 5}},
 				Engines: []neon.Engine{{Name: "atum-console", Connections: 14}}}}
 		},
-		CacheCounters: func(context.Context, time.Time, time.Time) (rediscache.Counters, error) {
+		CacheCounters: func(context.Context) (rediscache.Counters, error) {
 			return rediscache.Counters{MemoryHits: 60, RedisHits: 30, Misses: 10}, nil
 		},
 		CommandsPerDay: func(context.Context, time.Time) (int64, time.Duration, error) {
@@ -184,7 +184,7 @@ func TestSourcesFailAlone(t *testing.T) {
 		<-ctx.Done() // the console's database hangs
 		return nil, ctx.Err()
 	}
-	src.CacheCounters = func(context.Context, time.Time, time.Time) (rediscache.Counters, error) {
+	src.CacheCounters = func(context.Context) (rediscache.Counters, error) {
 		return rediscache.Counters{}, errors.New("relation ops.heartbeat_history does not exist")
 	}
 	src.Connections = func(context.Context) (neon.Snapshot, error) {

@@ -27,9 +27,9 @@ type Sources struct {
 	// stored); Budget is the planned budget (in memory).
 	Connections func(ctx context.Context) (neon.Snapshot, error)
 	Budget      func() neon.Budget
-	// CacheCounters sums the platform's tenant-cache counters gained
-	// between from and to (stored heartbeats).
-	CacheCounters func(ctx context.Context, from, to time.Time) (rediscache.Counters, error)
+	// CacheCounters sums the platform's tenant-cache counters gained over
+	// the last 5 minutes (the stored cache figures).
+	CacheCounters func(ctx context.Context) (rediscache.Counters, error)
 	// CommandsPerDay projects the Redis commands per day from the stored
 	// samples; RedisBudget is REDIS_DAILY_COMMAND_BUDGET.
 	CommandsPerDay func(ctx context.Context, now time.Time) (int64, time.Duration, error)
@@ -59,9 +59,6 @@ type Sources struct {
 	Deadline time.Duration
 	CacheFor time.Duration
 }
-
-// cacheWindow is the window of the tenant-cache hit ratio.
-const cacheWindow = 5 * time.Minute
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
@@ -173,7 +170,7 @@ func (p *platform) gather() []prometheus.Metric {
 		}
 	}
 	add(p.src.Connections != nil && stored, p.connections)
-	add(p.src.CacheCounters != nil && stored, func(ctx context.Context) part { return p.cache(ctx, now) })
+	add(p.src.CacheCounters != nil && stored, p.cache)
 	add(p.src.CommandsPerDay != nil && stored, func(ctx context.Context) part { return p.redis(ctx, now) })
 	add(p.src.QStash != nil && stored, p.queues)
 	add(p.src.Switches != nil && stored, p.switches)
@@ -288,9 +285,9 @@ func (p *platform) connections(ctx context.Context) part {
 	return pt
 }
 
-func (p *platform) cache(ctx context.Context, now time.Time) part {
+func (p *platform) cache(ctx context.Context) part {
 	pt := part{source: "tenant_cache"}
-	c, err := p.src.CacheCounters(ctx, now.Add(-cacheWindow), now)
+	c, err := p.src.CacheCounters(ctx)
 	if err != nil {
 		pt.err = err
 		return pt

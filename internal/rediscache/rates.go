@@ -39,49 +39,6 @@ func (c *Counters) add(o Counters) {
 	c.RedisCommands += o.RedisCommands
 }
 
-// deltaSQL returns, per instance, the counters gained between $1 and $2.
-// Counters are cumulative per boot: for each (instance, boot) the gain is
-// the last value in the window minus a baseline, which is the last value
-// before the window, or 0 if the boot started in the window, or the first
-// value in the window. A restart therefore neither goes negative nor
-// counts a boot's earlier traffic again.
-const deltaSQL = `
-WITH seg AS (
-    SELECT instance_id, boot_id, min(started_at) AS started,
-           max(memory_hits) AS m, max(redis_hits) AS r, max(misses) AS d, max(redis_commands) AS c
-    FROM ops.heartbeat_history WHERE at >= $1 AND at <= $2
-    GROUP BY instance_id, boot_id)
-SELECT seg.instance_id,
-       sum(seg.m - COALESCE(b.memory_hits, CASE WHEN seg.started >= $1 THEN 0 END, f.memory_hits))::bigint,
-       sum(seg.r - COALESCE(b.redis_hits, CASE WHEN seg.started >= $1 THEN 0 END, f.redis_hits))::bigint,
-       sum(seg.d - COALESCE(b.misses, CASE WHEN seg.started >= $1 THEN 0 END, f.misses))::bigint,
-       sum(seg.c - COALESCE(b.redis_commands, CASE WHEN seg.started >= $1 THEN 0 END, f.redis_commands))::bigint
-FROM seg
-LEFT JOIN LATERAL (SELECT memory_hits, redis_hits, misses, redis_commands FROM ops.heartbeat_history h
-    WHERE h.instance_id = seg.instance_id AND h.boot_id = seg.boot_id AND h.at < $1 ORDER BY h.at DESC LIMIT 1) b ON true
-LEFT JOIN LATERAL (SELECT memory_hits, redis_hits, misses, redis_commands FROM ops.heartbeat_history h
-    WHERE h.instance_id = seg.instance_id AND h.boot_id = seg.boot_id AND h.at >= $1 ORDER BY h.at LIMIT 1) f ON true
-GROUP BY seg.instance_id`
-
-// Deltas returns each instance's counters gained between from and to.
-func Deltas(ctx context.Context, pool *pgxpool.Pool, from, to time.Time) (map[string]Counters, error) {
-	rows, err := pool.Query(ctx, deltaSQL, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("rediscache: counter deltas: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]Counters{}
-	for rows.Next() {
-		var id string
-		var c Counters
-		if err := rows.Scan(&id, &c.MemoryHits, &c.RedisHits, &c.Misses, &c.RedisCommands); err != nil {
-			return nil, fmt.Errorf("rediscache: counter deltas: %w", err)
-		}
-		out[id] = c
-	}
-	return out, rows.Err()
-}
-
 // Total sums counters over instances.
 func Total(per map[string]Counters) Counters {
 	var t Counters
@@ -112,8 +69,8 @@ type TenantMisses struct {
 }
 
 // Instances returns every heartbeat row seen since since.
-func Instances(ctx context.Context, pool *pgxpool.Pool, since time.Time) ([]Instance, error) {
-	rows, err := pool.Query(ctx, `
+func Instances(ctx context.Context, db Querier, since time.Time) ([]Instance, error) {
+	rows, err := db.Query(ctx, `
 		SELECT instance_id, machine_id, process_group, boot_id, environment, database_identity, suspend_redis,
 		       suspend_redis_source, reported_at, top_miss_tenants
 		FROM ops.instance_heartbeats WHERE reported_at >= $1 ORDER BY process_group, machine_id, instance_id`, since)
@@ -157,33 +114,10 @@ func TopTenants(instances []Instance, n int) []TenantMisses {
 	return out[:min(n, len(out))]
 }
 
-// Point is the cache's figures over one bucket of time.
+// Point is the fleet's counters gained over one minute.
 type Point struct {
 	At time.Time
 	Counters
-}
-
-// Series returns the counters gained per bucket since from, summed over
-// instances (consecutive buckets of one boot; a restart starts over).
-func Series(ctx context.Context, pool *pgxpool.Pool, from time.Time, bucket time.Duration) ([]Point, error) {
-	rows, err := pool.Query(ctx, `
-		WITH b AS (
-		    SELECT date_bin($2 * interval '1 second', at, $1) AS t, instance_id, boot_id,
-		           max(memory_hits) AS m, max(redis_hits) AS r, max(misses) AS d, max(redis_commands) AS c
-		    FROM ops.heartbeat_history WHERE at >= $1 GROUP BY 1, 2, 3),
-		d AS (
-		    SELECT t, m - lag(m) OVER w AS dm, r - lag(r) OVER w AS dr, d - lag(d) OVER w AS dd, c - lag(c) OVER w AS dc
-		    FROM b WINDOW w AS (PARTITION BY instance_id, boot_id ORDER BY t))
-		SELECT t, sum(dm)::bigint, sum(dr)::bigint, sum(dd)::bigint, sum(dc)::bigint
-		FROM d WHERE dm IS NOT NULL GROUP BY t ORDER BY t`, from, bucket.Seconds())
-	if err != nil {
-		return nil, fmt.Errorf("rediscache: series: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Point, error) {
-		var p Point
-		err := r.Scan(&p.At, &p.MemoryHits, &p.RedisHits, &p.Misses, &p.RedisCommands)
-		return p, err
-	})
 }
 
 // Jump reports whether an instance's Redis commands per minute over the
@@ -234,12 +168,9 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// Prune deletes heartbeat history older than keep and heartbeat rows not
+// PruneInstances deletes the heartbeat rows of instances that have not
 // reported for a day.
-func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration) error {
-	if _, err := pool.Exec(ctx, `DELETE FROM ops.heartbeat_history WHERE at < now() - $1 * interval '1 second'`, keep.Seconds()); err != nil {
-		return fmt.Errorf("rediscache: prune history: %w", err)
-	}
+func PruneInstances(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := pool.Exec(ctx, `DELETE FROM ops.instance_heartbeats WHERE reported_at < now() - interval '1 day'`); err != nil {
 		return fmt.Errorf("rediscache: prune heartbeats: %w", err)
 	}

@@ -183,54 +183,6 @@ func heartbeat(t *testing.T, pool *pgxpool.Pool, id, boot string, started time.T
 	}
 }
 
-// TestDeltasSurviveRestarts: a restart (new boot id, counters from zero)
-// neither goes negative nor counts traffic twice.
-func TestDeltasSurviveRestarts(t *testing.T) {
-	ctx := context.Background()
-	pool, _ := testenv.MigratedPool(t)
-	start := time.Now()
-	heartbeat(t, pool, "i1", "boot-a", start, 10, 5, 5, 10)
-	heartbeat(t, pool, "i1", "boot-a", start, 30, 10, 10, 20)
-	heartbeat(t, pool, "i1", "boot-b", time.Now(), 4, 0, 6, 6) // restarted: counts since the new boot
-	heartbeat(t, pool, "i2", "boot-c", start, 100, 0, 0, 0)
-	per, err := rediscache.Deltas(ctx, pool, start.Add(-time.Second), time.Now().Add(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := rediscache.Counters{MemoryHits: 34, RedisHits: 10, Misses: 16, RedisCommands: 26}
-	if per["i1"] != want {
-		t.Fatalf("i1 = %+v, want %+v", per["i1"], want)
-	}
-	tot := rediscache.Total(per)
-	if tot.Lookups() != 160 || tot.Percent(tot.Misses) != 10 {
-		t.Fatalf("total = %+v", tot)
-	}
-	// A window that starts after a boot began counts from the last value
-	// before it.
-	mid := time.Now()
-	heartbeat(t, pool, "i2", "boot-c", start, 150, 0, 50, 0)
-	per, _ = rediscache.Deltas(ctx, pool, mid, time.Now().Add(time.Second))
-	if c := per["i2"]; c.MemoryHits != 50 || c.Misses != 50 {
-		t.Fatalf("i2 since mid = %+v", c)
-	}
-	insts, err := rediscache.Instances(ctx, pool, start.Add(-time.Minute))
-	if err != nil || len(insts) != 2 {
-		t.Fatalf("instances = %+v, %v", insts, err)
-	}
-	if top := rediscache.TopTenants(insts, 20); len(top) != 1 || top[0].Misses != 6 {
-		t.Fatalf("top tenants = %+v", top)
-	}
-	points, err := rediscache.Series(ctx, pool, start.Add(-time.Minute), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range points {
-		if p.MemoryHits < 0 || p.Misses < 0 || p.RedisCommands < 0 {
-			t.Fatalf("negative point %+v", p)
-		}
-	}
-}
-
 func TestJump(t *testing.T) {
 	for _, tt := range []struct {
 		recent, before float64

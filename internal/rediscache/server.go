@@ -180,10 +180,10 @@ func (s *Sampler) Latest(ctx context.Context) (Server, error) {
 // CommandsPerDay projects the server's commands per day from the samples
 // of the last hour: the commands processed between consecutive samples
 // (a restart counts from zero) over the time they span.
-func CommandsPerDay(ctx context.Context, pool *pgxpool.Pool, now time.Time) (perDay int64, span time.Duration, err error) {
+func CommandsPerDay(ctx context.Context, db Querier, now time.Time) (perDay int64, span time.Duration, err error) {
 	var total int64
 	var secs float64
-	err = pool.QueryRow(ctx, `
+	err = db.QueryRow(ctx, `
 		WITH s AS (
 		    SELECT at, total_commands_processed AS c, lag(total_commands_processed) OVER (ORDER BY at) AS pc,
 		           lag(at) OVER (ORDER BY at) AS pat

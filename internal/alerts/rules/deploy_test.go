@@ -24,8 +24,11 @@ func beats(t *testing.T, pool *pgxpool.Pool, id, group, boot string, started, fr
 	var c int64
 	for at := from; !at.After(to); at = at.Add(time.Minute) {
 		c = perMin * int64(at.Sub(started)/time.Minute)
-		if _, err := pool.Exec(ctx, `INSERT INTO ops.heartbeat_history (instance_id, at, boot_id, started_at, memory_hits, redis_hits, misses, redis_commands)
-			VALUES ($1, $2, $3, $4, 0, 0, 0, $5)`, id, at, boot, started, c); err != nil {
+		if _, err := pool.Exec(ctx, `
+			WITH h AS (INSERT INTO ops.heartbeat_history (instance_id, at, boot_id, started_at, memory_hits, redis_hits, misses, redis_commands)
+			           VALUES ($1, $2, $3, $4, 0, 0, 0, $5) RETURNING *)
+			INSERT INTO ops.heartbeat_inbox (instance_id, at, boot_id, started_at, memory_hits, redis_hits, misses, redis_commands)
+			SELECT instance_id, at, boot_id, started_at, memory_hits, redis_hits, misses, redis_commands FROM h`, id, at, boot, started, c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -39,10 +42,27 @@ func beats(t *testing.T, pool *pgxpool.Pool, id, group, boot string, started, fr
 	}
 }
 
+// figures folds every heartbeat waiting and computes the cache figures at
+// now, as the elected console instance does.
+func figures(t testing.TB, pool *pgxpool.Pool, now time.Time) rediscache.Figures {
+	t.Helper()
+	snaps := &rediscache.Snapshots{Pool: pool}
+	r := &rediscache.Roller{Pool: pool, Interval: time.Minute, Snapshots: snaps, Now: func() time.Time { return now }}
+	if err := r.Tick(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	f, err := snaps.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// jumps lists the instances the Redis jump rule raises at now.
 func jumps(t *testing.T, pool *pgxpool.Pool, now time.Time) []string {
 	t.Helper()
 	var out []string
-	for _, a := range rules.Cache(rediscache.ReadFigures(context.Background(), pool, now), 1_000_000) {
+	for _, a := range rules.Cache(figures(t, pool, now), 1_000_000) {
 		if a.Rule == "cache.redis_jump" {
 			out = append(out, a.Subject)
 		}

@@ -94,7 +94,7 @@ func onOff(b bool) string {
 func Cache(f rediscache.Figures, budget int64) []alerts.Finding {
 	var out []alerts.Finding
 	// A projection from less than a minute of samples is too noisy to alert on.
-	if perDay, span := f.PerDay, f.Span; f.PerDayErr == nil && span >= time.Minute && budget > 0 {
+	if perDay, span := f.PerDay, f.Span; span >= time.Minute && budget > 0 {
 		switch pct := float64(perDay) * 100 / float64(budget); {
 		case pct > 100:
 			out = append(out, alerts.Finding{Severity: alerts.Critical, Rule: "cache.redis_budget", Href: "/cache", Summary: fmt.Sprintf(
@@ -105,11 +105,6 @@ func Cache(f rediscache.Figures, budget int64) []alerts.Finding {
 				"Redis commands projected at %s per day, %.0f %% of the budget of %s", human.Thousands(perDay), pct, human.Thousands(budget))})
 		}
 	}
-	if f.RatesErr != nil {
-		return out
-	}
-	// Without the instances' groups (their query failed), a new instance
-	// is judged against the fleet; one with history needs none.
 	groups := f.Groups()
 	for id, r := range f.Recent {
 		if base, against, jumped := f.JumpOf(id, groups); jumped {
@@ -193,6 +188,15 @@ type SwitchSource interface {
 	LiveInstances(ctx context.Context) ([]switches.Instance, error)
 }
 
+// CacheSource gives the latest cache figures.
+type CacheSource interface {
+	Latest(ctx context.Context) (rediscache.Figures, error)
+}
+
+// staleFigures is the age past which the cache figures are too old to
+// fire or resolve anything: their rollups stopped.
+const staleFigures = 5 * time.Minute
+
 // FleetSource gives the fleet report.
 type FleetSource interface {
 	Report(ctx context.Context) (fly.Snapshot, fly.Report, error)
@@ -204,8 +208,7 @@ type Set struct {
 	Connections ConnectionSource
 	Budget      func() neon.Budget
 	Switches    SwitchSource
-	// Cache reads the cache figures at an instant.
-	Cache       func(ctx context.Context, now time.Time) rediscache.Figures
+	Cache       CacheSource
 	RedisBudget int64
 	Fleet       FleetSource
 	Systems     func() []watch.Status
@@ -246,14 +249,13 @@ func (s *Set) Round(ctx context.Context, now time.Time) alerts.Round {
 		}
 	}
 	if s.Cache != nil {
-		f := s.Cache(ctx, now)
-		if f.PerDayErr != nil {
-			r.Unknown = append(r.Unknown, "cache.redis_budget")
+		f, err := s.Cache.Latest(ctx)
+		switch {
+		case err == nil && now.Sub(f.At) <= staleFigures:
+			add(Cache(f, s.RedisBudget))
+		case err == nil || !errors.Is(err, rediscache.ErrNoFigures):
+			r.Unknown = append(r.Unknown, "cache.")
 		}
-		if f.RatesErr != nil {
-			r.Unknown = append(r.Unknown, "cache.redis_jump")
-		}
-		add(Cache(f, s.RedisBudget))
 	}
 	if s.Fleet != nil {
 		_, rep, err := s.Fleet.Report(ctx)

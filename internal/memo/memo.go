@@ -84,14 +84,13 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, read func(context.Context)
 		c.mu.Unlock()
 		return e.v, nil
 	}
-	if ok && age < 2*c.ttl && !e.refreshing {
+	if ok && age < 2*c.ttl {
+		start := !e.refreshing
 		e.refreshing = true
 		c.mu.Unlock()
-		go c.refresh(ctx, key, e, read)
-		return e.v, nil
-	}
-	if ok && age < 2*c.ttl {
-		c.mu.Unlock()
+		if start {
+			go c.refresh(ctx, key, e, read)
+		}
 		return e.v, nil
 	}
 	if len(c.entries) >= maxKeys {

@@ -25,7 +25,8 @@ import (
 // are shared among the viewers of one console instance. Every change
 // made on this instance (any request but GET and HEAD) forgets them, so
 // its operators see it at once; a change made on another instance shows
-// within this long.
+// within twice this long (a value past it is served while it is read
+// afresh).
 const SharedFor = time.Second
 
 // shared is every shared read of one console instance.

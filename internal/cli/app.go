@@ -161,6 +161,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.activity.OnWake = func() {
 		a.monitor.Refresh()
 		a.sampler.Kick()
+		a.roller.Kick()
 		a.kickAlerts()
 	}
 	return a, nil

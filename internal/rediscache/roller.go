@@ -46,6 +46,20 @@ type Roller struct {
 
 	once sync.Once
 	smp  *sampling.Sampler[Figures]
+	kick chan struct{}
+}
+
+// Kick asks a running roller for a round now (activity resumed).
+func (r *Roller) Kick() {
+	select {
+	case r.kicks() <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Roller) kicks() chan struct{} {
+	r.sampler()
+	return r.kick
 }
 
 // Run folds every Interval until ctx ends.
@@ -62,6 +76,7 @@ func (r *Roller) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-r.kicks():
 		}
 	}
 }
@@ -75,6 +90,7 @@ func (r *Roller) Tick(ctx context.Context, force bool) error {
 
 func (r *Roller) sampler() *sampling.Sampler[Figures] {
 	r.once.Do(func() {
+		r.kick = make(chan struct{}, 1)
 		r.smp = &sampling.Sampler[Figures]{Pool: r.Pool, Lock: rollupLock, Interval: r.Interval,
 			Last: func(ctx context.Context, conn *pgxpool.Conn) (Figures, time.Time, error) {
 				var at time.Time

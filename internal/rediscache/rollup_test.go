@@ -358,3 +358,29 @@ func TestRollerStoresFigures(t *testing.T) {
 		t.Errorf("read again: %+v, %v", again.At, err)
 	}
 }
+
+// A running roller folds at once when kicked (someone opened the console
+// after a quiet while), not at its next interval.
+func TestRollerKick(t *testing.T) {
+	pool, _ := testenv.MigratedPool(t)
+	rounds := make(chan struct{}, 4)
+	r := &rediscache.Roller{Pool: pool, Interval: time.Hour, Snapshots: &rediscache.Snapshots{Pool: pool},
+		OnSample: func() { rounds <- struct{}{} }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	select {
+	case <-rounds: // the first round, at start
+	case <-time.After(10 * time.Second):
+		t.Fatal("no round at start")
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM ops.cache_snapshot`); err != nil { // due again
+		t.Fatal(err)
+	}
+	r.Kick()
+	select {
+	case <-rounds:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a kick did not run a round")
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,8 +40,8 @@ type Cache struct {
 	// Budget is REDIS_DAILY_COMMAND_BUDGET.
 	Budget int64
 
-	once  sync.Once
-	views *memo.Cache[figuresKey, figuresView]
+	// views shares what every viewer of a second sees alike.
+	views memo.Cache[figuresKey, figuresView]
 }
 
 // CacheFigures gives the latest cache figures the elected instance
@@ -67,7 +66,7 @@ func (h *Cache) Show(c echo.Context) error {
 	default:
 		m.Computed = "Figures computed " + human.Ago(f.At, now) + " from the per-minute and per-hour rollups of the heartbeats."
 	}
-	fv, _ := h.figureViews().Get(ctx, figuresKey{f.At.UnixNano(), now.Unix(), c.QueryParam("all") == "1"},
+	fv, _ := h.views.Get(ctx, figuresKey{f.At.UnixNano(), now.Unix(), c.QueryParam("all") == "1"},
 		func(context.Context) (figuresView, error) {
 			return newFiguresView(f, now, c.QueryParam("all") == "1"), nil
 		})
@@ -111,12 +110,6 @@ type figuresView struct {
 	more     views.Rows
 	tenants  []views.TenantMisses
 	chart    views.Chart
-}
-
-// figureViews shares the figures' view among the viewers of a second.
-func (h *Cache) figureViews() *memo.Cache[figuresKey, figuresView] {
-	h.once.Do(func() { h.views = memo.New[figuresKey, figuresView](time.Second) })
-	return h.views
 }
 
 func newFiguresView(f rediscache.Figures, now time.Time, all bool) figuresView {

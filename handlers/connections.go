@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,8 +38,8 @@ type Connections struct {
 	PlatformHost string
 	ConsoleHost  string
 
-	once    sync.Once
-	plotted *memo.Cache[plotKey, views.Chart]
+	// plotted shares what every viewer of a second sees alike.
+	plotted memo.Cache[plotKey, views.Chart]
 }
 
 // historyRanges are the history chart's time ranges.
@@ -197,7 +196,7 @@ func (h *Connections) history(c echo.Context, snap neon.Snapshot) views.Chart {
 	ctx := c.Request().Context()
 	to := time.Now()
 	from := to.Add(-span)
-	plotted, err := h.plots().Get(ctx, plotKey{span, to.Unix()}, func(ctx context.Context) (views.Chart, error) {
+	plotted, err := h.plotted.Get(ctx, plotKey{span, to.Unix()}, func(ctx context.Context) (views.Chart, error) {
 		samples, err := h.Sampler.History(ctx, from, 300)
 		if err != nil || len(samples) == 0 {
 			return views.Chart{}, err
@@ -221,12 +220,6 @@ func (h *Connections) history(c echo.Context, snap neon.Snapshot) views.Chart {
 type plotKey struct {
 	span   time.Duration
 	second int64
-}
-
-// plots shares the plotted charts among the viewers of a second.
-func (h *Connections) plots() *memo.Cache[plotKey, views.Chart] {
-	h.once.Do(func() { h.plotted = memo.New[plotKey, views.Chart](time.Second) })
-	return h.plotted
 }
 
 // plot scales samples into the chart's 1000 × 200 viewBox.

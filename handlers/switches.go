@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -37,8 +36,8 @@ type Switches struct {
 	// Changed is told after every change (to wake samplers).
 	Changed func()
 
-	once   sync.Once
-	shared *memo.Cache[propagationKey, propagationView]
+	// shared shares what every viewer of a second sees alike.
+	shared memo.Cache[propagationKey, propagationView]
 }
 
 // revertChoices are the automatic revert delays offered.
@@ -72,13 +71,6 @@ type propagationView struct {
 	pending   []string
 	instances []views.SwitchInstance
 	more      views.Rows
-}
-
-// propagations shares the propagation views among the viewers of a
-// second: 200 instances are worded once, not per view.
-func (h *Switches) propagations() *memo.Cache[propagationKey, propagationView] {
-	h.once.Do(func() { h.shared = memo.New[propagationKey, propagationView](time.Second) })
-	return h.shared
 }
 
 // propagate compares each live instance's report with s, those needing
@@ -167,7 +159,7 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 		screen = "/cache"
 	}
 	all := c.QueryParam("all") == "1"
-	pv, _ := h.propagations().Get(c.Request().Context(), propagationKey{s.Name, s.Version, s.Enabled, now.Unix(), screen, all},
+	pv, _ := h.shared.Get(c.Request().Context(), propagationKey{s.Name, s.Version, s.Enabled, now.Unix(), screen, all},
 		func(context.Context) (propagationView, error) { return propagate(s, live, now, screen, all), nil })
 	v.Propagation, v.Pending, v.Instances, v.More = pv.text, pv.pending, pv.instances, pv.more
 	hist, err := h.Store.History(c.Request().Context(), s.Name, 20)

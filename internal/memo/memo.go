@@ -17,8 +17,8 @@ import (
 const maxKeys = 1000
 
 // Cache keeps the result of read per key for TTL. Errors are shared with
-// the callers waiting for the same read, never kept. The zero value is
-// not usable: create one with New.
+// the callers waiting for the same read, never kept. The zero value keeps
+// results for DefaultTTL; New sets another TTL.
 type Cache[K comparable, V any] struct {
 	ttl     time.Duration
 	mu      sync.Mutex
@@ -62,6 +62,9 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, e *entry[V], read func
 	c.entries[key] = &entry[V]{done: done, at: time.Now(), v: v}
 }
 
+// DefaultTTL is the TTL of a zero Cache: one second.
+const DefaultTTL = time.Second
+
 // New returns a cache keeping each result for ttl.
 func New[K comparable, V any](ttl time.Duration) *Cache[K, V] {
 	return &Cache[K, V]{ttl: ttl, entries: map[K]*entry[V]{}}
@@ -74,6 +77,12 @@ func New[K comparable, V any](ttl time.Duration) *Cache[K, V] {
 // wait on a refresh. After Forget, everyone waits for the new read.
 func (c *Cache[K, V]) Get(ctx context.Context, key K, read func(context.Context) (V, error)) (V, error) {
 	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[K]*entry[V]{}
+	}
+	if c.ttl == 0 {
+		c.ttl = DefaultTTL
+	}
 	e, ok := c.entries[key]
 	if ok && e.at.IsZero() {
 		c.mu.Unlock()

@@ -152,3 +152,14 @@ func TestHangingRead(t *testing.T) {
 		t.Fatal("the read outlived the first caller's deadline")
 	}
 }
+
+// A zero Cache shares reads for DefaultTTL.
+func TestZeroCache(t *testing.T) {
+	var c Cache[string, int]
+	n := 0
+	read := func(context.Context) (int, error) { n++; return n, nil }
+	c.Get(context.Background(), "k", read)
+	if v, _ := c.Get(context.Background(), "k", read); v != 1 || c.ttl != DefaultTTL {
+		t.Fatalf("second read: %d (ttl %s); want the first one shared", v, c.ttl)
+	}
+}

@@ -49,12 +49,16 @@ func TestViewersShareReads(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	read := false
 	for _, path := range []string{"/switches", "/cache", "/connections", "/audit", "/timeline"} {
 		views := sent[path]
-		if len(views) != 4 || views[0] == 0 {
-			t.Errorf("%s: statements per view %v; want 4 views, the first reading", path, views)
+		if len(views) != 4 {
+			t.Errorf("%s: statements per view %v; want 4 views", path, views)
 			continue
 		}
+		// A first view may find its reads shared already: the Overview
+		// the sign-in led to, or the screen before, read them this second.
+		read = read || views[0] > 0
 		// A view that crosses into the next second may read again.
 		free := 0
 		for _, n := range views[1:] {
@@ -65,6 +69,9 @@ func TestViewersShareReads(t *testing.T) {
 		if free < 2 {
 			t.Errorf("%s: statements per view %v; want the views right after the first to share its reads", path, views)
 		}
+	}
+	if !read {
+		t.Error("no screen's first view read anything: the statements are not counted")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/flydouble"
 	"github.com/atum/ops-console/internal/store"
 )
 
@@ -28,14 +29,38 @@ const (
 	catchUpLimit      = 10 * time.Minute
 )
 
-// historyScreens are the screens the history benchmark loads. /fleet is
-// left out: the bench runs without Fly (its cost is the fly phase's).
-var historyScreens = []string{"/", "/connections", "/connections?range=14d", "/cache", "/queues", "/switches",
+// historyScreens are the screens the history benchmark loads.
+var historyScreens = []string{"/", "/connections", "/connections?range=14d", "/cache", "/fleet", "/queues", "/switches",
 	"/alerts", "/timeline", "/audit"}
+
+// historyFleet serves the 200 instances' machines from the Fly API double
+// (with its documented rate limits and 20 ms a call), one of them
+// crash-looping, for /fleet.
+func historyFleet() (*flydouble.Server, string, error) {
+	fd := flydouble.New(flydouble.Options{Token: "fo1_history", App: "atum", Latency: 20 * time.Millisecond})
+	url, err := fd.Start("127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	env := map[string]string{"ENVIRONMENT": "production", "DB_POOL_SIZE": "15", "DATABASE_MAX_OVERFLOW": "5"}
+	for _, g := range []struct {
+		name string
+		n    int
+	}{{"api", 120}, {"worker", 60}, {"cron", 20}} {
+		for i := 1; i <= g.n; i++ {
+			id := fmt.Sprintf("%s-%03d", g.name, i)
+			fd.Put(flydouble.Machine{ID: "m-" + id, Name: id, State: "started", Region: "fra", Group: g.name, Release: "7",
+				Digest: "sha256:0123456789abcdef", Env: env})
+		}
+	}
+	fd.CrashLoop("m-worker-001", 5, time.Minute, 1, false)
+	return fd, url, nil
+}
 
 // historyPhase seeds 14 days of heartbeats and connection samples for 200
 // instances (and keeps their heartbeats coming every 15 s, as the
-// platform sends them), starts the console on them, waits until it has
+// platform sends them), starts the console on them and on their machines
+// in the Fly API double, waits until it has
 // folded the history into its rollups, reads its idle memory, then loads
 // every screen and the stylesheet with clients concurrent clients (after
 // an untimed warm-up) and reports latency, throughput, compressed size,
@@ -43,7 +68,8 @@ var historyScreens = []string{"/", "/connections", "/connections?range=14d", "/c
 // It then compares /cache and the idle memory with a console over 1 hour
 // of history.
 func historyPhase(bin string, clients, requests int) error {
-	fmt.Printf("history: 200 instances (api 120, worker 60, cron 20), heartbeats one a minute per instance, connection samples every 15 s\n")
+	fmt.Printf("history: 200 instances (api 120, worker 60, cron 20), heartbeats one a minute per instance, connection samples every 15 s, " +
+		"their 200 machines on the Fly API double\n")
 	long, err := historyRun(bin, 14*24*time.Hour, clients, requests, true)
 	if err != nil {
 		return err
@@ -95,10 +121,16 @@ func historyRun(bin string, span time.Duration, clients, requests int, all bool)
 	defer stopBeats()
 	// Nobody signs in before the idle memory is read: a sign-in's password
 	// hash takes tens of MiB the runtime returns only minutes later.
+	fd, flyURL, err := historyFleet()
+	if err != nil {
+		return res, err
+	}
+	defer fd.Close()
 	metricsAddr, addr := freeAddr(), freeAddr()
 	_, port, _ := net.SplitHostPort(addr)
 	cmd, err := startServe(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
-		"SAMPLE_INTERVAL": "5s", "WATCH": "always", "METRICS_ADDR": metricsAddr, "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "error"})
+		"SAMPLE_INTERVAL": "5s", "WATCH": "always", "METRICS_ADDR": metricsAddr, "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "error",
+		"FLY_API_URL": flyURL, "FLY_API_TOKEN": "fo1_history", "ATUM_FLY_APP": "atum", "FLY_SAMPLE_INTERVAL": "5s"})
 	if err != nil {
 		return res, err
 	}
@@ -126,7 +158,6 @@ func historyRun(bin string, span time.Duration, clients, requests int, all bool)
 	screens := []string{"/cache"}
 	if all {
 		screens = historyScreens
-		fmt.Printf("  /fleet: skipped (Fly is not configured in this benchmark; the fly phase measures it)\n")
 	}
 	m := meter{base: base, cookie: cookie, metrics: "http://" + metricsAddr + "/metrics", clients: clients, requests: requests}
 	m.warmUp(screens)

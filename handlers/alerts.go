@@ -15,7 +15,9 @@ import (
 	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/views"
 )
 
@@ -36,6 +38,9 @@ type Alerts struct {
 	// Changed is told after every action, so the Overview's list is
 	// read again at once.
 	Changed func()
+
+	// bodies shares what every viewer of a second sees alike.
+	bodies memo.Cache[alertsKey, views.AlertsView]
 }
 
 // silences are the durations a silence may be chosen for.
@@ -51,12 +56,30 @@ func (h *Alerts) List(c echo.Context) error {
 		m.Err = "Alerts are not kept by this console."
 		return Render(c, http.StatusOK, views.AlertsPage(h.Page(c, "Alerts", "alerts"), m))
 	}
-	ctx := c.Request().Context()
+	now := time.Now()
+	m, err := h.bodies.Get(c.Request().Context(), alertsKey{now.Unix(), h.changes(), m.CanAct},
+		func(ctx context.Context) (views.AlertsView, error) { return h.body(ctx, now, m) })
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, views.AlertsPage(h.Page(c, "Alerts", "alerts"), m))
+}
+
+// alertsKey is one view of /alerts: the second it is worded at (ages),
+// the changes made through this instance (an action shows at once), and
+// whether the viewer may act.
+type alertsKey struct {
+	second, changes int64
+	canAct          bool
+}
+
+// body reads the open alerts, the history and the notifications into m,
+// and renders them once.
+func (h *Alerts) body(ctx context.Context, now time.Time, m views.AlertsView) (views.AlertsView, error) {
 	open, err := h.Store.Open(ctx)
 	if err != nil {
-		return Unavailable("the console's database", err)
+		return m, Unavailable("the console's database", err)
 	}
-	now := time.Now()
 	for _, a := range open {
 		v := AlertView(a, now)
 		v.Runbook = alertRunbook(a)
@@ -64,14 +87,17 @@ func (h *Alerts) List(c echo.Context) error {
 	}
 	hist, err := h.Store.History(ctx, 100)
 	if err != nil {
-		return Unavailable("the console's database", err)
+		return m, Unavailable("the console's database", err)
 	}
 	for _, e := range hist {
 		m.History = append(m.History, views.AlertEvent{At: e.At.UTC().Format("2006-01-02 15:04:05Z"), Kind: e.Kind,
 			Summary: e.Summary, Actor: e.Actor, Note: e.Note})
 	}
 	m.Notifications = notificationsView(ctx, h.Store, now)
-	return Render(c, http.StatusOK, views.AlertsPage(h.Page(c, "Alerts", "alerts"), m))
+	if body, err := fragment.New(ctx, views.AlertsBody(m)); err == nil {
+		m.Body = body
+	}
+	return m, nil
 }
 
 // FiringAlerts is what screens list of the open alerts: the firing ones,

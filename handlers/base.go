@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/watch"
 	"github.com/atum/ops-console/views"
 )
@@ -52,6 +55,42 @@ type Base struct {
 	// Alerts gives the open alerts the rules raised, from memory (nil:
 	// none); screens show those of their system.
 	Alerts func(ctx context.Context) []views.Alert
+	// Changes counts the changes made through this console instance (nil:
+	// none). What is rendered once for every viewer is keyed by it, so
+	// that nobody sees a section rendered before their own change.
+	Changes func() uint64
+
+	// charts keeps the charts rendered this second.
+	charts memo.Cache[chartKey, *fragment.Fragment]
+}
+
+// chartKey is one chart as viewers see it: which chart (screen and
+// range), the second its axis ends at, and the changes made through this
+// instance (its markers may show them).
+type chartKey struct {
+	name            string
+	second, changes int64
+}
+
+// changes is Changes, or 0 without it.
+func (b *Base) changes() int64 {
+	if b.Changes == nil {
+		return 0
+	}
+	return int64(b.Changes())
+}
+
+// sharedChart gives chart, named name and ending at second, rendered once
+// for every viewer who sees it alike (the same markers included); on a
+// failure each viewer renders it.
+func (b *Base) sharedChart(ctx context.Context, name string, second int64, chart views.Chart) views.Chart {
+	f, err := b.charts.Get(ctx, chartKey{name, second, b.changes()}, func(ctx context.Context) (*fragment.Fragment, error) {
+		return fragment.New(ctx, views.ChartView(chart))
+	})
+	if err == nil {
+		chart.Rendered = f
+	}
+	return chart
 }
 
 // AlertsOf lists the open alerts whose rule starts with prefix (e.g.
@@ -171,13 +210,67 @@ func (b *Base) System(key string) (watch.Status, bool) {
 // render ignores the request's cancellation: it is in-memory work, and
 // error pages are rendered after the request timeout's context has ended.
 func Render(c echo.Context, status int, comp templ.Component) error {
-	buf := templ.GetBuffer()
-	defer templ.ReleaseBuffer(buf)
-	if err := comp.Render(context.WithoutCancel(c.Request().Context()), buf); err != nil {
+	p := pages.Get().(*fragment.Page)
+	defer func() {
+		if p.Len() <= maxPooledPage {
+			p.Reset()
+			pages.Put(p)
+		}
+	}()
+	p.Reset()
+	if err := comp.Render(context.WithoutCancel(c.Request().Context()), p); err != nil {
 		return err
 	}
-	return c.HTMLBlob(status, buf.Bytes())
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	res.WriteHeader(status)
+	var n int64
+	var err error
+	if w := pageWriter(res.Writer); w != nil && p.Fragments() > 0 {
+		n, err = w.WritePage(p)
+	} else {
+		n, err = p.WriteTo(res.Writer)
+	}
+	res.Size += n
+	return err
 }
+
+// renderedOnce keeps, for a second, a section rendered once per distinct
+// model: viewers whose model is alike share it.
+type renderedOnce[M comparable] struct {
+	cache memo.Cache[M, *fragment.Fragment]
+}
+
+// of returns view(m) rendered once for every viewer with the same m this
+// second, or view(m) itself if that failed.
+func (r *renderedOnce[M]) of(ctx context.Context, m M, view func(M) templ.Component) templ.Component {
+	f, err := r.cache.Get(ctx, m, func(ctx context.Context) (*fragment.Fragment, error) { return fragment.New(ctx, view(m)) })
+	if err != nil {
+		return view(m)
+	}
+	return f
+}
+
+// pageWriter finds the writer under w (through the writers wrapping it)
+// that sends pages itself, if any.
+func pageWriter(w http.ResponseWriter) fragment.Writer {
+	for {
+		if pw, ok := w.(fragment.Writer); ok {
+			return pw
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
+// pages keeps rendered pages' memory for the next render.
+var pages = sync.Pool{New: func() any { return new(fragment.Page) }}
+
+// maxPooledPage is the largest page whose memory is kept.
+const maxPooledPage = 1 << 20
 
 // RenderError renders the error page.
 func (b *Base) RenderError(c echo.Context, status int, msg string) error {

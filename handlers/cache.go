@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/rediscache"
@@ -40,8 +40,10 @@ type Cache struct {
 	// Budget is REDIS_DAILY_COMMAND_BUDGET.
 	Budget int64
 
-	// views shares what every viewer of a second sees alike.
-	views memo.Cache[figuresKey, figuresView]
+	// views and redisSections share what every viewer of a second sees
+	// alike.
+	views         memo.Cache[figuresKey, figuresView]
+	redisSections renderedOnce[views.RedisServer]
 }
 
 // CacheFigures gives the latest cache figures the elected instance
@@ -66,11 +68,24 @@ func (h *Cache) Show(c echo.Context) error {
 	default:
 		m.Computed = "Figures computed " + human.Ago(f.At, now) + " from the per-minute and per-hour rollups of the heartbeats."
 	}
-	fv, _ := h.views.Get(ctx, figuresKey{f.At.UnixNano(), now.Unix(), c.QueryParam("all") == "1"},
-		func(context.Context) (figuresView, error) {
-			return newFiguresView(f, now, c.QueryParam("all") == "1"), nil
+	all := c.QueryParam("all") == "1"
+	// Drawn again when the figures change, every second (ages, and the
+	// chart's markers), and after a change made here (an operator's own
+	// flip shows at once on the chart).
+	fv, err := h.views.Get(ctx, figuresKey{f.At.UnixNano(), now.Unix(), h.changes(), all},
+		func(ctx context.Context) (figuresView, error) {
+			return newFiguresView(ctx, f, now, all, h.chartMarkers(ctx, now.Add(-time.Hour), now)), nil
 		})
-	m.Rates, m.Machines, m.MoreMachines, m.Tenants = fv.rates, fv.machines, fv.more, fv.tenants
+	if err != nil {
+		return err
+	}
+	m.Rates, m.Machines, m.MoreMachines, m.Tenants, m.Chart = fv.rates, fv.machines, fv.more, fv.tenants, fv.chart
+	if fv.tables != nil {
+		m.Tables = fv.tables
+	}
+	if fv.ratesTable != nil {
+		m.RatesTable = fv.ratesTable
+	}
 	sw, err := h.Switches.Store.Get(ctx, switches.SuspendRedis)
 	if err != nil {
 		return err
@@ -82,25 +97,18 @@ func (h *Cache) Show(c echo.Context) error {
 	if m.Switch, err = h.Switches.View(c, sw, live); err != nil {
 		return err
 	}
-	// Here the switch lists the instances that did not apply it; every
-	// live instance is on /switches.
-	attention := slices.DeleteFunc(slices.Clone(m.Switch.Instances), func(i views.SwitchInstance) bool { return i.Status == "applied" })
-	m.Switch.Instances, m.Switch.More = attention, views.Rows{Shown: len(attention), Total: len(live),
-		AllHref: "/switches#switch-" + switches.SuspendRedis}
 	m.Redis = h.server(c, sw.Enabled, now, f)
-	m.Chart = fv.chart
-	if len(m.Chart.Series) > 0 {
-		m.Chart.Markers = h.chartMarkers(ctx, now.Add(-time.Hour), now)
-	}
+	m.RedisSection = h.redisSections.of(ctx, m.Redis, views.RedisServerSection)
 	m.Alerts = h.AlertsOf(ctx, "cache.")
 	return Render(c, http.StatusOK, views.CachePage(h.Page(c, "Cache", "cache"), m))
 }
 
 // figuresKey is one view of the figures: their version, the second it is
-// worded at (ages), and whether every machine is listed.
+// worded at (ages), the changes made through this instance (the chart's
+// markers show them), and whether every machine is listed.
 type figuresKey struct {
-	at, second int64
-	all        bool
+	at, second, changes int64
+	all                 bool
 }
 
 // figuresView is the part of the Cache page every viewer sees alike.
@@ -110,9 +118,12 @@ type figuresView struct {
 	more     views.Rows
 	tenants  []views.TenantMisses
 	chart    views.Chart
+	// tables is the machines and tenants, and ratesTable the hit rates,
+	// rendered once (nil if that failed: each viewer renders them).
+	tables, ratesTable *fragment.Fragment
 }
 
-func newFiguresView(f rediscache.Figures, now time.Time, all bool) figuresView {
+func newFiguresView(ctx context.Context, f rediscache.Figures, now time.Time, all bool, markers []views.ChartMarker) figuresView {
 	var fv figuresView
 	for _, w := range f.Windows {
 		fv.rates = append(fv.rates, hitRate(w.Label, w.Counters))
@@ -122,6 +133,11 @@ func newFiguresView(f rediscache.Figures, now time.Time, all bool) figuresView {
 	fv.machines, fv.more = attentionFirst(rows, all, "/cache?all=1#machines",
 		func(r views.MachineCache) bool { return r.Jump != "" || r.Stale })
 	fv.chart = hitRateChart(now, f.Series)
+	if len(fv.chart.Series) > 0 {
+		fv.chart.Markers = markers
+	}
+	fv.tables, _ = fragment.New(ctx, views.CacheTables(fv.machines, fv.more, fv.tenants, fv.chart))
+	fv.ratesTable, _ = fragment.New(ctx, views.HitRates(fv.rates))
 	return fv
 }
 

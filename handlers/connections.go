@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/neon"
@@ -38,8 +41,23 @@ type Connections struct {
 	PlatformHost string
 	ConsoleHost  string
 
-	// plotted shares what every viewer of a second sees alike.
+	// plotted and filled share what every viewer of a second sees alike.
 	plotted memo.Cache[plotKey, views.Chart]
+	filled  memo.Cache[fillKey, views.Connections]
+	whatIfs renderedOnce[whatIfKey]
+}
+
+// whatIfKey is the calculator as it opens: for a snapshot, at a second
+// (the plan may change).
+type whatIfKey struct {
+	at, second int64
+}
+
+// fillKey is one view of a snapshot: its version, the second it is worded
+// at (ages), and whether statements are shown.
+type fillKey struct {
+	at, second  int64
+	showQueries bool
 }
 
 // historyRanges are the history chart's time ranges.
@@ -63,21 +81,42 @@ func (h *Connections) Show(c echo.Context) error {
 		return err
 	default:
 		s := CurrentSession(c)
-		h.fill(&m, b, snap, s != nil && s.Account.Role.AtLeast(auth.Operator))
+		showQueries := s != nil && s.Account.Role.AtLeast(auth.Operator)
+		now := time.Now()
+		filled, err := h.filled.Get(ctx, fillKey{snap.At.UnixNano(), now.Unix(), showQueries},
+			func(ctx context.Context) (views.Connections, error) {
+				v := views.Connections{BouncerConfigured: h.BouncerConfigured}
+				h.fill(&v, b, snap, showQueries, now)
+				if body, err := fragment.New(ctx, views.ConnectionsBody(v)); err == nil {
+					v.Body = body
+				}
+				return v, nil
+			})
+		if err != nil {
+			return err
+		}
+		m = filled
 	}
 	m.Alerts = h.AlertsOf(ctx, "connections.")
 	m.History = h.history(c, snap)
 	status := http.StatusOK
-	if m.WhatIf = h.whatIf(c, b, snap); len(m.WhatIf.Errors) > 0 {
-		status = http.StatusBadRequest
+	if q := c.QueryParams(); len(q) > 1 || (len(q) == 1 && !q.Has("range")) {
+		if m.WhatIf = h.whatIf(q, b, snap); len(m.WhatIf.Errors) > 0 {
+			status = http.StatusBadRequest
+		}
+	} else {
+		// The calculator as it opens, filled in with the plan, is alike for
+		// every viewer of a second.
+		m.WhatIfForm = h.whatIfs.of(ctx, whatIfKey{snap.At.UnixNano(), time.Now().Unix()}, func(whatIfKey) templ.Component {
+			return views.WhatIfSection(h.whatIf(nil, b, snap))
+		})
 	}
 	return Render(c, status, views.ConnectionsPage(h.Page(c, "Connections", "connections"), m))
 }
 
 // fill builds the page from a snapshot; statements are shown (literals
 // masked) only when showQueries is set, for operators and above.
-func (h *Connections) fill(m *views.Connections, b neon.Budget, snap neon.Snapshot, showQueries bool) {
-	now := time.Now()
+func (h *Connections) fill(m *views.Connections, b neon.Budget, snap neon.Snapshot, showQueries bool, now time.Time) {
 	m.SampledAt = human.Ago(snap.At, now)
 	m.Err = snap.Err
 	l, u := snap.Limits, snap.Usage
@@ -156,10 +195,10 @@ func (h *Connections) limits(b neon.Budget, l neon.Limits) []views.LimitRow {
 	return rows
 }
 
-func (h *Connections) whatIf(c echo.Context, b neon.Budget, snap neon.Snapshot) views.WhatIf {
-	in, form, errs := parseWhatIf(c.QueryParams(), b.Plan)
+func (h *Connections) whatIf(q url.Values, b neon.Budget, snap neon.Snapshot) views.WhatIf {
+	in, form, errs := parseWhatIf(q, b.Plan)
 	form.Errors = errs
-	if c.QueryParam("whatif") == "" || len(errs) > 0 {
+	if q.Get("whatif") == "" || len(errs) > 0 {
 		return form
 	}
 	limit, from := snap.Limits.Usable, "the live usable direct slots"
@@ -213,7 +252,7 @@ func (h *Connections) history(c echo.Context, snap neon.Snapshot) views.Chart {
 	}
 	chart.Series, chart.YMax, chart.XFrom, chart.XTo = plotted.Series, plotted.YMax, plotted.XFrom, plotted.XTo
 	chart.Markers = h.chartMarkers(ctx, from, to)
-	return chart
+	return h.sharedChart(ctx, "connections "+span.String(), to.Unix(), chart)
 }
 
 // plotKey is one plotted chart: its range, and the second it ends at.

@@ -13,7 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/views"
 )
 
@@ -29,6 +31,15 @@ type Fleet struct {
 	// Source is nil when the Fly API is not configured.
 	Source FleetReporter
 	App    string
+
+	// models shares what every viewer of a second sees alike.
+	models memo.Cache[fleetKey, views.Fleet]
+}
+
+// fleetKey is one view of the fleet: the listing it shows, and the second
+// it is worded at (ages).
+type fleetKey struct {
+	listed, second int64
 }
 
 // Show renders machines per group, drift, heartbeat cross-checks and
@@ -40,7 +51,18 @@ func (h *Fleet) Show(c echo.Context) error {
 		return err
 	}
 	if m.NotConfigured == "" {
-		m = fleetModel(h.App, snap, r, time.Now())
+		now := time.Now()
+		m, err = h.models.Get(c.Request().Context(), fleetKey{snap.ListedAt.UnixNano(), now.Unix()},
+			func(ctx context.Context) (views.Fleet, error) {
+				m := fleetModel(h.App, snap, r, now)
+				if body, err := fragment.New(ctx, views.FleetBody(m)); err == nil {
+					m.Body = body
+				}
+				return m, nil
+			})
+		if err != nil {
+			return err
+		}
 		m.Alerts = h.AlertsOf(c.Request().Context(), "fleet.")
 	}
 	return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/switches"
@@ -38,6 +40,8 @@ type Switches struct {
 
 	// shared shares what every viewer of a second sees alike.
 	shared memo.Cache[propagationKey, propagationView]
+	// histories keeps each switch's history per version of the switch.
+	histories memo.Cache[historyKey, historyView]
 }
 
 // revertChoices are the automatic revert delays offered.
@@ -71,6 +75,9 @@ type propagationView struct {
 	pending   []string
 	instances []views.SwitchInstance
 	more      views.Rows
+	// head is the switch's head and instances rendered once (nil if
+	// that failed: each viewer renders them).
+	head *fragment.Fragment
 }
 
 // propagate compares each live instance's report with s, those needing
@@ -103,6 +110,13 @@ func propagate(s switches.Switch, live []switches.Instance, now time.Time, scree
 			row.Status = "pending"
 		}
 		pv.instances = append(pv.instances, row)
+	}
+	if screen == "/cache" {
+		// Here the switch lists the instances that did not apply it;
+		// every live instance is on /switches.
+		pv.instances = slices.DeleteFunc(pv.instances, func(i views.SwitchInstance) bool { return i.Status == "applied" })
+		pv.more = views.Rows{Shown: len(pv.instances), Total: len(live), AllHref: "/switches#switch-" + url.PathEscape(s.Name)}
+		return pv
 	}
 	pv.instances, pv.more = attentionFirst(pv.instances, all, screen+"?all=1#switch-"+url.PathEscape(s.Name),
 		func(i views.SwitchInstance) bool { return i.Status != "applied" })
@@ -159,12 +173,54 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 		screen = "/cache"
 	}
 	all := c.QueryParam("all") == "1"
-	pv, _ := h.shared.Get(c.Request().Context(), propagationKey{s.Name, s.Version, s.Enabled, now.Unix(), screen, all},
-		func(context.Context) (propagationView, error) { return propagate(s, live, now, screen, all), nil })
-	v.Propagation, v.Pending, v.Instances, v.More = pv.text, pv.pending, pv.instances, pv.more
-	hist, err := h.Store.History(c.Request().Context(), s.Name, 20)
+	base := v
+	pv, err := h.shared.Get(c.Request().Context(), propagationKey{s.Name, s.Version, s.Enabled, now.Unix(), screen, all},
+		func(ctx context.Context) (propagationView, error) {
+			pv := propagate(s, live, now, screen, all)
+			head := base
+			head.Propagation, head.Pending, head.Instances, head.More = pv.text, pv.pending, pv.instances, pv.more
+			pv.head, _ = fragment.New(ctx, views.SwitchHead(head))
+			return pv, nil
+		})
 	if err != nil {
 		return v, err
+	}
+	v.Propagation, v.Pending, v.Instances, v.More = pv.text, pv.pending, pv.instances, pv.more
+	if pv.head != nil {
+		v.Head = pv.head
+	}
+	hv, err := h.histories.Get(c.Request().Context(), historyKey{s.Name, s.Version}, func(ctx context.Context) (historyView, error) {
+		return h.history(ctx, s.Name)
+	})
+	if err != nil {
+		return v, err
+	}
+	v.History = hv.rows
+	if hv.table != nil {
+		v.HistoryTable = hv.table
+	}
+	return v, nil
+}
+
+// historyKey is a switch's history as of one version of the switch.
+type historyKey struct {
+	name    string
+	version int64
+}
+
+// historyView is a switch's last changes, and their table rendered once
+// (nil if that failed).
+type historyView struct {
+	rows  []views.SwitchChange
+	table *fragment.Fragment
+}
+
+// history reads switch name's last 20 changes and renders them.
+func (h *Switches) history(ctx context.Context, name string) (historyView, error) {
+	var hv historyView
+	hist, err := h.Store.History(ctx, name, 20)
+	if err != nil {
+		return hv, err
 	}
 	for _, e := range hist {
 		ch := views.SwitchChange{At: e.At.UTC().Format("2006-01-02 15:04:05Z"), State: onOff(e.Enabled), Reason: e.Reason,
@@ -172,9 +228,10 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 		if e.RevertAt != nil {
 			ch.Reverts = e.RevertAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		v.History = append(v.History, ch)
+		hv.rows = append(hv.rows, ch)
 	}
-	return v, nil
+	hv.table, _ = fragment.New(ctx, views.SwitchHistory(hv.rows))
+	return hv, nil
 }
 
 // Toggle changes a switch: the reason is required, the operator types the

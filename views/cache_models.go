@@ -1,5 +1,7 @@
 package views
 
+import "github.com/a-h/templ"
+
 // HitRate is the tenant cache's hit rates over one window.
 type HitRate struct {
 	// Window names the window ("5 minutes", "1 hour", "1 day").
@@ -81,10 +83,18 @@ type Cache struct {
 	// Computed says when and from what the figures were computed.
 	Computed string
 	Rates    []HitRate
-	Machines []MachineCache
-	Tenants  []TenantMisses
-	Redis    RedisServer
-	Chart    Chart
+	// RatesTable, when set, is HitRates rendered once for every viewer.
+	RatesTable templ.Component
+	Machines   []MachineCache
+	Tenants    []TenantMisses
+	// Tables, when set, is CacheTables rendered once for every viewer,
+	// in place of Machines, Tenants and Chart.
+	Tables templ.Component
+	Redis  RedisServer
+	// RedisSection, when set, is RedisServerSection rendered once for
+	// every viewer with the same figures.
+	RedisSection templ.Component
+	Chart        Chart
 	// Switch is SUSPEND_REDIS, with its toggle form.
 	Switch SwitchView
 	Err    string
@@ -117,6 +127,11 @@ type SwitchView struct {
 	// RevertChoices are the offered automatic revert delays.
 	RevertChoices []Choice
 	History       []SwitchChange
+	// Head, when set, is SwitchHead rendered once for every viewer.
+	Head templ.Component
+	// HistoryTable, when set, is SwitchHistory rendered once for every
+	// viewer, in place of History.
+	HistoryTable templ.Component
 }
 
 // Choice is one option of a select.

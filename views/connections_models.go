@@ -1,5 +1,7 @@
 package views
 
+import "github.com/a-h/templ"
+
 // Gauge is a semicircle gauge of a value against a limit, with warning
 // (80 %) and critical (95 %) bands.
 type Gauge struct {
@@ -125,6 +127,8 @@ type Chart struct {
 	// Markers are events drawn over the plot (releases, switch flips,
 	// purges); optional.
 	Markers []ChartMarker
+	// Rendered, when set, is the chart rendered once for every viewer.
+	Rendered templ.Component
 }
 
 // ChartRange is a time-range link of a chart.
@@ -169,9 +173,13 @@ type Connections struct {
 	Err       string
 	// MonitorNote is set when the role lacks pg_monitor.
 	MonitorNote string
-	Planned     Gauge
-	Live        Gauge
-	Alerts      []Alert
+	// Body, when set, is ConnectionsBody rendered once for every viewer;
+	// WhatIfForm is WhatIfSection as it opens.
+	Body       templ.Component
+	WhatIfForm templ.Component
+	Planned    Gauge
+	Live       Gauge
+	Alerts     []Alert
 	// Formula is the formula in words; GuideTotal is the guide's count
 	// and GuideNote why it under-counts.
 	Formula      string

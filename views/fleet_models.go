@@ -1,5 +1,7 @@
 package views
 
+import "github.com/a-h/templ"
+
 // Fleet is the Fly fleet page.
 type Fleet struct {
 	App string
@@ -10,6 +12,8 @@ type Fleet struct {
 	// last failure, worded for the top of the page.
 	Listed string
 	Err    string
+	// Body, when set, is FleetBody rendered once for every viewer.
+	Body templ.Component
 	// Partial says which details the last listing could not read.
 	Partial string
 	Alerts  []Alert

@@ -3,6 +3,8 @@
 // times, counts and states before they reach a template.
 package views
 
+import "github.com/a-h/templ"
+
 // Page is what the base layout needs on every page.
 type Page struct {
 	// Title is the page title shown in the browser tab and the heading.
@@ -112,6 +114,8 @@ type AlertsView struct {
 	// CanAct is true for operators and admins.
 	CanAct bool
 	Err    string
+	// Body, when set, is AlertsBody rendered once for every viewer.
+	Body templ.Component
 }
 
 // AlertEvent is one line of the alerts' history.

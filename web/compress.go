@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"compress/gzip"
 	"io"
 	"mime"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/static"
 )
 
@@ -239,6 +241,27 @@ func (cw *compressWriter) Flush() {
 		}
 	}
 	_ = http.NewResponseController(cw.w).Flush()
+}
+
+// WritePage sends a page rendered with shared fragments: gzipped from
+// them when it would be gzipped at all, its markup otherwise. It returns
+// the page's (uncompressed) length.
+func (cw *compressWriter) WritePage(p *fragment.Page) (int64, error) {
+	h := cw.w.Header()
+	status := cmp.Or(cw.status, http.StatusOK)
+	if cw.mode != undecided || len(cw.buf) > 0 || p.Len() < compressMin || !compressible(h) || !bodyAllowed(status) ||
+		h.Get("Content-Encoding") != "" || h.Get("Content-Range") != "" {
+		return p.WriteTo(cw)
+	}
+	addVary(h)
+	h.Set("Content-Encoding", "gzip")
+	cw.out = p.AppendGzip(cw.out[:0])
+	h.Set("Content-Length", strconv.Itoa(len(cw.out)))
+	cw.mode = plain
+	cw.sendHeader()
+	_, err := cw.w.Write(cw.out)
+	cw.out = cw.out[:0]
+	return int64(p.Len()), err
 }
 
 // finish ends the answer once the handler (and the error handler) are done.

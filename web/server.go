@@ -146,7 +146,7 @@ func New(d Deps) *Server {
 
 	cookies := handlers.Cookies{AlwaysSecure: d.AlwaysSecure, TrustProxyProto: d.TrustFlyClientIP}
 	base := &handlers.Base{Env: d.Env, Version: d.Version, Identity: d.Identity, Audit: d.Audit, Log: d.Log,
-		Systems: d.Systems, Reads: handlers.ScreenReads, Markers: d.Timeline, Alerts: d.Alerts}
+		Systems: d.Systems, Reads: handlers.ScreenReads, Markers: d.Timeline, Alerts: d.Alerts, Changes: shared.changes.Load}
 	e.HTTPErrorHandler = errorHandler(base, d.Log, d.Redact)
 
 	s := &Server{Echo: e}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,10 +34,15 @@ const SharedFor = time.Second
 type shared struct {
 	timeline *sharedTimeline
 	caches   []interface{ Forget() }
+	// changes counts the forgets: sections rendered once for every
+	// viewer are keyed by it (handlers.Base.Changes).
+	changes atomic.Uint64
 }
 
-// forget drops every shared read.
+// forget drops every shared read and starts a new generation of shared
+// sections.
 func (s *shared) forget() {
+	s.changes.Add(1)
 	for _, c := range s.caches {
 		c.Forget()
 	}

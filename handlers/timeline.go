@@ -10,6 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/atum/ops-console/internal/fragment"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/timeline"
 	"github.com/atum/ops-console/views"
 )
@@ -30,6 +32,9 @@ type MarkerReader interface {
 type Timeline struct {
 	*Base
 	Reader TimelineReader
+
+	// bodies shares what every viewer of a second sees alike.
+	bodies memo.Cache[timelineKey, views.Timeline]
 }
 
 // systemLabels name the timeline's systems on the page.
@@ -61,10 +66,27 @@ func (h *Timeline) Show(c echo.Context) error {
 			Systems: systemBoxes(known, q["system"])}
 		return Render(c, http.StatusBadRequest, views.TimelinePage(page, m))
 	}
+	m, err := h.bodies.Get(c.Request().Context(), timelineKey{f.From.Unix(), f.To.Unix(), h.changes(), strings.Join(f.Systems, ",")},
+		func(ctx context.Context) (views.Timeline, error) { return h.body(ctx, known, f), nil })
+	if err != nil {
+		return err
+	}
+	return Render(c, http.StatusOK, views.TimelinePage(page, m))
+}
+
+// timelineKey is one view of the timeline: its range to the second, the
+// changes made through this instance (they are events), and the systems.
+type timelineKey struct {
+	from, to, changes int64
+	systems           string
+}
+
+// body reads the events of f and renders them once.
+func (h *Timeline) body(ctx context.Context, known []string, f timeline.Filter) views.Timeline {
 	m := views.Timeline{From: timeline.FormatInput(f.From, false), To: timeline.FormatInput(f.To, true),
 		Systems: systemBoxes(known, f.Systems)}
 	m.Range = fmt.Sprintf("From %s to %s UTC, newest first.", f.From.Format("2006-01-02 15:04:05"), f.To.Format("2006-01-02 15:04:05"))
-	r := h.Reader.Read(c.Request().Context(), f.From, f.To, f.Systems)
+	r := h.Reader.Read(ctx, f.From, f.To, f.Systems)
 	for _, n := range r.Notes {
 		m.Notes = append(m.Notes, n.Text)
 	}
@@ -72,7 +94,10 @@ func (h *Timeline) Show(c echo.Context) error {
 		m.Rows = append(m.Rows, views.TimelineRow{At: e.At.UTC().Format("2006-01-02 15:04:05"), System: systemLabel(e.System),
 			Kind: e.Kind, What: e.What, Who: e.Who, Href: e.Href, LinkText: linkText(e.Href)})
 	}
-	return Render(c, http.StatusOK, views.TimelinePage(page, m))
+	if body, err := fragment.New(ctx, views.TimelineBody(m)); err == nil {
+		m.Body = body
+	}
+	return m
 }
 
 func systemBoxes(known, checked []string) []views.TimelineSystem {

@@ -1,5 +1,7 @@
 package views
 
+import "github.com/a-h/templ"
+
 // ChartMarker is an event drawn over a time chart as a thin vertical
 // line: X in the chart's 0..1000 viewBox, a short Label (its tooltip and
 // its text in the chart's list of events) and a link to its detail.
@@ -17,6 +19,8 @@ type Timeline struct {
 	Systems  []TimelineSystem
 	// Error is why the filter was refused (the page is a 400).
 	Error string
+	// Body, when set, is TimelineBody rendered once for every viewer.
+	Body templ.Component
 	// Notes name the sources that could not be read or were cut.
 	Notes []string
 	Rows  []TimelineRow

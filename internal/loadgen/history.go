@@ -146,6 +146,14 @@ func historyRun(bin string, span time.Duration, clients, requests int, all bool)
 	var raw int64
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM ops.heartbeat_history`).Scan(&raw)
 	fmt.Printf("  console caught up (heartbeat inbox empty) %s after it started; raw heartbeat history left: %d rows\n", short(took), raw)
+	// Pruning millions of folded heartbeats leaves Postgres autovacuum work
+	// that would otherwise run during the measurement (once, after an
+	// upgrade: not the steady state measured here).
+	quiet, err := waitVacuumed(ctx, pool, catchUpLimit)
+	if err != nil {
+		return res, err
+	}
+	fmt.Printf("  autovacuum of the pruned history done %s later\n", short(quiet))
 	time.Sleep(10 * time.Second)
 	if res.idleKiB, err = residentKiB(cmd.Process.Pid); err != nil {
 		return res, err
@@ -316,6 +324,27 @@ func waitCaughtUp(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) 
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// waitVacuumed waits until no autovacuum worker runs on pool's database
+// for 5 s in a row, or returns an error after limit.
+func waitVacuumed(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) (time.Duration, error) {
+	t0, idleSince := time.Now(), time.Now()
+	for time.Since(idleSince) < 5*time.Second {
+		var workers int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE backend_type = 'autovacuum worker' AND datname = current_database()`).Scan(&workers); err != nil {
+			return 0, err
+		}
+		if workers > 0 {
+			idleSince = time.Now()
+		}
+		if time.Since(t0) > limit {
+			return 0, fmt.Errorf("autovacuum still running after %s", limit)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return time.Since(t0), nil
 }
 
 // meter loads screens of a signed-in console and reads its query counts.

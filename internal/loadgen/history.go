@@ -70,16 +70,41 @@ func historyFleet() (*flydouble.Server, string, error) {
 func historyPhase(bin string, clients, requests int) error {
 	fmt.Printf("history: 200 instances (api 120, worker 60, cron 20), heartbeats one a minute per instance, connection samples every 15 s, " +
 		"their 200 machines on the Fly API double\n")
-	long, err := historyRun(bin, 14*24*time.Hour, clients, requests, true)
+	long, err := startHistory(bin, 14*24*time.Hour, clients, requests)
 	if err != nil {
 		return err
 	}
-	short, err := historyRun(bin, time.Hour, clients, requests, false)
+	defer long.stop()
+	long.m.warmUp(historyScreens)
+	if _, err := long.m.screens(historyScreens); err != nil {
+		return err
+	}
+	short, err := startHistory(bin, time.Hour, clients, requests)
 	if err != nil {
 		return err
 	}
-	ratio := float64(long.cacheP50) / float64(short.cacheP50)
-	fmt.Printf("/cache p50: %s with 14 days, %s with 1 hour of history: ratio %.2f%s\n", short2(long.cacheP50), short2(short.cacheP50),
+	defer short.stop()
+	short.m.warmUp([]string{"/cache"})
+	// Side by side, in turns: a shared machine's speed drifts by more than
+	// the difference measured between two runs minutes apart.
+	var longP50, shortP50 []time.Duration
+	for range 5 {
+		for _, c := range []struct {
+			m    meter
+			p50s *[]time.Duration
+		}{{long.m, &longP50}, {short.m, &shortP50}} {
+			r, err := c.m.load("/cache", true)
+			if err != nil {
+				return err
+			}
+			*c.p50s = append(*c.p50s, r.p50)
+		}
+	}
+	slices.Sort(longP50)
+	slices.Sort(shortP50)
+	fmt.Printf("/cache p50 over 5 loads of each console in turns: %s with 14 days, %s with 1 hour of history\n", longP50, shortP50)
+	ratio := float64(longP50[2]) / float64(shortP50[2])
+	fmt.Printf("/cache p50 (median): %s with 14 days, %s with 1 hour of history: ratio %.2f%s\n", short2(longP50[2]), short2(shortP50[2]),
 		ratio, verdict(ratio >= 1-historyCacheRatio && ratio <= 1+historyCacheRatio, "within 20 %"))
 	fmt.Printf("idle memory (VmRSS 10 s after catching up, before any sign-in): %s with 14 days, %s with 1 hour of history (%+.1f MiB)\n",
 		mib(long.idleKiB), mib(short.idleKiB), float64(long.idleKiB-short.idleKiB)/1024)
@@ -89,89 +114,97 @@ func historyPhase(bin string, clients, requests int) error {
 // short2 formats a latency to 0.1 ms.
 func short2(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
 
-// historyResult is what one history run measured for the comparison.
-type historyResult struct {
-	cacheP50 time.Duration
-	idleKiB  int
+// historyConsole is a console serving a seeded history, signed in.
+type historyConsole struct {
+	m       meter
+	idleKiB int
+	// stop stops the console and everything started for it.
+	stop func()
 }
 
-// historyRun seeds span of history into a fresh database, serves it,
-// waits for the catch-up and the idle memory, and measures every screen
-// (all) or only /cache.
-func historyRun(bin string, span time.Duration, clients, requests int, all bool) (historyResult, error) {
-	var res historyResult
+// startHistory seeds span of history into a fresh database, serves it,
+// waits for the catch-up, reads the idle memory and signs in.
+func startHistory(bin string, span time.Duration, clients, requests int) (hc *historyConsole, err error) {
+	res := &historyConsole{}
+	var stops []func()
+	res.stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			res.stop()
+		}
+	}()
 	ctx := context.Background()
 	st, err := devstack.Start(ctx, devstack.Options{Postgres: true})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer st.Stop()
-	undo := onInterrupt(func() { _ = st.Stop() })
-	defer undo()
+	stops = append(stops, func() { _ = st.Stop() })
+	stops = append(stops, onInterrupt(func() { _ = st.Stop() }))
 	pool, err := store.Open(ctx, st.PostgresURL(), 4)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer pool.Close()
+	stops = append(stops, pool.Close)
 	boot, err := seedHistory(ctx, pool, span)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	stopBeats := keepBeating(ctx, pool, boot)
-	defer stopBeats()
+	stops = append(stops, keepBeating(ctx, pool, boot))
 	// Nobody signs in before the idle memory is read: a sign-in's password
 	// hash takes tens of MiB the runtime returns only minutes later.
 	fd, flyURL, err := historyFleet()
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer fd.Close()
+	stops = append(stops, fd.Close)
 	metricsAddr, addr := freeAddr(), freeAddr()
 	_, port, _ := net.SplitHostPort(addr)
 	cmd, err := startServe(bin, map[string]string{"ENVIRONMENT": "development", "DATABASE_URL": st.PostgresURL(),
-		"SAMPLE_INTERVAL": "5s", "WATCH": "always", "METRICS_ADDR": metricsAddr, "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "error",
-		"FLY_API_URL": flyURL, "FLY_API_TOKEN": "fo1_history", "ATUM_FLY_APP": "atum", "FLY_SAMPLE_INTERVAL": "5s"})
+		"WATCH": "always", "METRICS_ADDR": metricsAddr, "HOST": "127.0.0.1", "PORT": port, "LOG_LEVEL": "error",
+		"FLY_API_URL": flyURL, "FLY_API_TOKEN": "fo1_history", "ATUM_FLY_APP": "atum"})
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	defer stopServe(cmd)
+	stops = append(stops, func() { stopServe(cmd) })
 	base := "http://" + addr
 	if _, err := waitHealthy(base, 10*time.Second); err != nil {
-		return res, err
+		return nil, err
 	}
 	took, err := waitCaughtUp(ctx, pool, catchUpLimit)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	var raw int64
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM ops.heartbeat_history`).Scan(&raw)
-	fmt.Printf("  console caught up (heartbeat inbox empty) %s after it started; raw heartbeat history left: %d rows\n", short(took), raw)
+	fmt.Printf("  console caught up (heartbeat inbox folded) %s after it started; raw heartbeat history left: %d rows\n", short(took), raw)
 	// Pruning millions of folded heartbeats leaves Postgres autovacuum work
 	// that would otherwise run during the measurement (once, after an
 	// upgrade: not the steady state measured here).
 	quiet, err := waitVacuumed(ctx, pool, catchUpLimit)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	fmt.Printf("  autovacuum of the pruned history done %s later\n", short(quiet))
+	// A checkpoint now, rather than one writing the pruned pages out during
+	// the measurement.
+	if err := execSQL(ctx, pool, `CHECKPOINT`); err != nil {
+		return nil, err
+	}
+	fmt.Printf("  autovacuum of the pruned history done %s later, then a checkpoint\n", short(quiet))
 	time.Sleep(10 * time.Second)
 	if res.idleKiB, err = residentKiB(cmd.Process.Pid); err != nil {
-		return res, err
+		return nil, err
 	}
 	fmt.Printf("  idle memory after catching up (10 s idle, nobody signed in yet): %s\n", mib(res.idleKiB))
 	cookie, err := signIn(base)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	screens := []string{"/cache"}
-	if all {
-		screens = historyScreens
-	}
-	m := meter{base: base, cookie: cookie, metrics: "http://" + metricsAddr + "/metrics", clients: clients, requests: requests}
-	m.warmUp(screens)
-	cache, err := m.screens(screens)
-	res.cacheP50 = cache
-	return res, err
+	res.m = meter{base: base, cookie: cookie, metrics: "http://" + metricsAddr + "/metrics", clients: clients, requests: requests}
+	return res, nil
 }
 
 // seedHistory migrates pool's database with the history of span in it:
@@ -304,8 +337,12 @@ func migrateBefore(ctx context.Context, pool *pgxpool.Pool, marker string) (int,
 	return reached, nil
 }
 
+// historyInstances is the number of instances the history phase seeds.
+const historyInstances = 200
+
 // waitCaughtUp waits until the console has folded the heartbeat inbox
-// (at once when the schema has none) and returns how long that took.
+// down to at most one round of heartbeats (at once when the schema has
+// none) and returns how long that took.
 func waitCaughtUp(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) (time.Duration, error) {
 	t0 := time.Now()
 	if !tableExists(ctx, pool, "ops.heartbeat_inbox") {
@@ -316,7 +353,7 @@ func waitCaughtUp(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) 
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM ops.heartbeat_inbox`).Scan(&waiting); err != nil {
 			return 0, err
 		}
-		if waiting == 0 {
+		if waiting <= historyInstances {
 			return time.Since(t0), nil
 		}
 		if time.Since(t0) > limit {

@@ -23,6 +23,8 @@ type Cache[K comparable, V any] struct {
 	ttl     time.Duration
 	mu      sync.Mutex
 	entries map[K]*entry[V]
+	// pruned is when values too old to serve were last dropped.
+	pruned time.Time
 }
 
 type entry[V any] struct {
@@ -102,7 +104,9 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K, read func(context.Context)
 		}
 		return e.v, nil
 	}
-	if len(c.entries) >= maxKeys {
+	// Keys that change every second (a view worded at its second) would
+	// otherwise pile up to maxKeys: values past serving go every 2 TTL.
+	if len(c.entries) >= maxKeys || time.Since(c.pruned) >= 2*c.ttl {
 		c.pruneLocked()
 	}
 	e = &entry[V]{done: make(chan struct{})}
@@ -150,9 +154,12 @@ func (c *Cache[K, V]) wait(ctx context.Context, e *entry[V]) (V, error) {
 	}
 }
 
+// pruneLocked drops the values too old to serve, and every value if that
+// leaves maxKeys or more; reads in flight stay.
 func (c *Cache[K, V]) pruneLocked() {
+	c.pruned = time.Now()
 	for k, e := range c.entries {
-		if !e.at.IsZero() && time.Since(e.at) >= c.ttl {
+		if !e.at.IsZero() && time.Since(e.at) >= 2*c.ttl {
 			delete(c.entries, k)
 		}
 	}

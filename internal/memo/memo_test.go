@@ -163,3 +163,23 @@ func TestZeroCache(t *testing.T) {
 		t.Fatalf("second read: %d (ttl %s); want the first one shared", v, c.ttl)
 	}
 }
+
+// Keys that change every TTL (a view worded at its second) do not pile
+// up: values too old to serve are dropped as new keys come.
+func TestPassingKeysAreDropped(t *testing.T) {
+	c := New[int, int](10 * time.Millisecond)
+	read := func(context.Context) (int, error) { return 1, nil }
+	for i := range 200 {
+		if _, err := c.Get(context.Background(), i, read); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.mu.Lock()
+	n := len(c.entries)
+	c.mu.Unlock()
+	// 200 keys over at least 200 ms: those older than 2 TTL (20 ms) go.
+	if n > 40 {
+		t.Fatalf("%d of 200 passing keys kept; want only those younger than 2 TTL", n)
+	}
+}

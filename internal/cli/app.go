@@ -21,6 +21,7 @@ import (
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/fly"
 	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/rediscache"
@@ -76,6 +77,8 @@ type app struct {
 	alertCache  []views.Alert
 	alertErr    string
 	alertKick   chan struct{}
+	// budgets keeps the budget per Fly listing, for a second.
+	budgets memo.Cache[int64, neon.Budget]
 }
 
 // Server-side limits of the serving pools: no page waits this long (the
@@ -315,6 +318,20 @@ func (a *app) redact(s string) string {
 // budget is the planned connection budget: configuration, with the
 // machine counts per group from the last Fly listing when Fly is watched.
 func (a *app) budget() neon.Budget {
+	// Worked out once per Fly listing (and at most once a second): pages,
+	// rules and samplers all ask.
+	var listed int64
+	if a.fleet != nil {
+		if snap, ok := a.fleet.Sampler.Cached(); ok {
+			listed = snap.At.UnixNano()
+		}
+	}
+	b, _ := a.budgets.Get(context.Background(), listed, func(context.Context) (neon.Budget, error) { return a.planBudget(), nil })
+	return b
+}
+
+// planBudget works the budget out.
+func (a *app) planBudget() neon.Budget {
 	plan := a.cfg.Budget
 	if a.fleet != nil {
 		if r, ok := a.fleet.Live(); ok {

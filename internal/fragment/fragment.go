@@ -162,6 +162,11 @@ var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 // 01, end of block; it ends the DEFLATE stream.
 var finalBlock = []byte{0x03, 0x00}
 
+// storedMax is the longest run sent as it is (a stored block): the
+// markup between two fragments is often a closing tag, not worth a
+// Huffman table of its own.
+const storedMax = 256
+
 // runWriters keeps the compressors of viewers' runs.
 var runWriters = sync.Pool{New: func() any {
 	zw, _ := flate.NewWriter(io.Discard, runLevel)
@@ -193,12 +198,19 @@ func (p *Page) AppendGzip(dst []byte) []byte {
 		if len(run) == 0 {
 			continue
 		}
+		crc = crc32.Update(crc, crc32.IEEETable, run)
+		if len(run) <= storedMax {
+			// A stored block: BFINAL 0, BTYPE 00, then LEN and NLEN.
+			n := uint16(len(run))
+			out.b = append(out.b, 0, byte(n), byte(n>>8), ^byte(n), ^byte(n>>8))
+			out.b = append(out.b, run...)
+			continue
+		}
 		// Each run starts a fresh window: what came before it in the
 		// page is not in this compressor's history.
 		zw.Reset(out)
 		_, _ = zw.Write(run)
 		_ = zw.Flush()
-		crc = crc32.Update(crc, crc32.IEEETable, run)
 	}
 	out.b = append(out.b, finalBlock...)
 	out.b = binary.LittleEndian.AppendUint32(out.b, crc)

@@ -159,17 +159,21 @@ func (b *Base) Page(c echo.Context, title, active string) views.Page {
 		p.Degraded = "The console's own database is not answering, so your session was not checked now (last checked " +
 			human.Ago(at, time.Now()) + "). Pages show what this console instance still has in memory; actions are refused until it answers."
 	}
+	s := CurrentSession(c)
+	if s == nil {
+		// Before sign-in a page names the environment only: no database
+		// host, user or system id, and no system states.
+		return p
+	}
 	if b.Identity != nil {
 		p.DB = b.Identity()
 	}
 	p.Reads = b.reads(active)
-	if s := CurrentSession(c); s != nil {
-		a := s.Account
-		p.User = &views.Operator{ID: a.ID, Email: a.Email, Role: string(a.Role)}
-		for _, n := range b.Nav {
-			if a.Role.AtLeast(n.Role) {
-				p.Nav = append(p.Nav, views.NavItem{Key: n.Key, Label: n.Label, Path: n.Path})
-			}
+	a := s.Account
+	p.User = &views.Operator{ID: a.ID, Email: a.Email, Role: string(a.Role)}
+	for _, n := range b.Nav {
+		if a.Role.AtLeast(n.Role) {
+			p.Nav = append(p.Nav, views.NavItem{Key: n.Key, Label: n.Label, Path: n.Path})
 		}
 	}
 	return p

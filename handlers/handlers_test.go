@@ -18,6 +18,16 @@ func TestSafeNext(t *testing.T) {
 		"/ok\r\nSet-Cookie: x=1": "/",
 		"javascript:alert(1)":    "/",
 		"/operators":             "/operators",
+		"/\t/evil.example":       "/",
+		"/\n/evil.example":       "/",
+		"/\r/evil.example":       "/",
+		"\t//evil.example":       "/",
+		" //evil.example":        "/",
+		"/\\/evil.example":       "/",
+		"/\x00/evil.example":     "/",
+		"/\x7f":                  "/",
+		"/%09/evil.example":      "/%09/evil.example", // a path on this site
+		"/queues?filter=a%2Fb":   "/queues?filter=a%2Fb",
 	}
 	for in, want := range tests {
 		if got := SafeNext(in); got != want {

@@ -22,10 +22,11 @@ func (h *Health) Live(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")
 }
 
+// systemJSON is a system's state on /readyz: the state and when it was
+// checked, never the details or errors (hosts, figures), since /readyz
+// answers anyone.
 type systemJSON struct {
 	State     string `json:"state"`
-	Detail    string `json:"detail,omitempty"`
-	Error     string `json:"error,omitempty"`
 	CheckedAt string `json:"checked_at,omitempty"`
 }
 
@@ -41,7 +42,7 @@ type ReadyJSON struct {
 func (h *Health) Readiness(c echo.Context) error {
 	out := ReadyJSON{Status: "ready", Systems: map[string]systemJSON{}}
 	for _, st := range h.Systems.Snapshot() {
-		s := systemJSON{State: st.State, Detail: st.Detail, Error: st.Err}
+		s := systemJSON{State: st.State}
 		if !st.CheckedAt.IsZero() {
 			s.CheckedAt = st.CheckedAt.UTC().Format(time.RFC3339)
 		}
@@ -51,9 +52,11 @@ func (h *Health) Readiness(c echo.Context) error {
 	defer cancel()
 	status := http.StatusOK
 	if err := h.Ready(ctx); err != nil {
-		out.Status, out.Error, status = "unavailable", err.Error(), http.StatusServiceUnavailable
+		// The reason is in the log and, for operators, on the Overview.
+		out.Status, out.Error, status = "unavailable", "the console's own database is unreachable or its schema is out of date",
+			http.StatusServiceUnavailable
 		s := out.Systems["postgres"]
-		s.State, s.Error = watch.Failing, err.Error()
+		s.State = watch.Failing
 		out.Systems["postgres"] = s
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

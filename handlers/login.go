@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,10 +179,20 @@ func reasonCode(err error) string {
 }
 
 // SafeNext keeps a post-login redirect on this site: a local absolute path
-// or "/".
+// or "/". Browsers drop tabs and newlines from a URL and read a backslash
+// as a slash, so "/\t/evil.example" or "/\\evil.example" would leave the
+// site: any control character or backslash is refused, as is a second
+// leading slash and anything with a scheme or a host.
 func SafeNext(next string) string {
-	if next == "" || len(next) > 500 || !strings.HasPrefix(next, "/") ||
-		strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if next == "" || len(next) > 500 || next[0] != '/' || (len(next) > 1 && next[1] == '/') {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
 	return next

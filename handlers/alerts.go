@@ -15,7 +15,6 @@ import (
 	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
-	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/views"
@@ -94,9 +93,7 @@ func (h *Alerts) body(ctx context.Context, now time.Time, m views.AlertsView) (v
 			Summary: e.Summary, Actor: e.Actor, Note: e.Note})
 	}
 	m.Notifications = notificationsView(ctx, h.Store, now)
-	if body, err := fragment.New(ctx, views.AlertsBody(m)); err == nil {
-		m.Body = body
-	}
+	m.Body = renderOnce(ctx, views.AlertsBody(m))
 	return m, nil
 }
 

@@ -239,6 +239,17 @@ func Render(c echo.Context, status int, comp templ.Component) error {
 	return err
 }
 
+// renderOnce renders c, a section every viewer who shares it sees alike,
+// once and compressed; nil if that failed (each viewer then renders the
+// section itself).
+func renderOnce(ctx context.Context, c templ.Component) templ.Component {
+	f, err := fragment.New(ctx, c)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
 // renderedOnce keeps, for a second, a section rendered once per distinct
 // model: viewers whose model is alike share it.
 type renderedOnce[M comparable] struct {

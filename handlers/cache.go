@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
-	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/rediscache"
@@ -80,12 +80,7 @@ func (h *Cache) Show(c echo.Context) error {
 		return err
 	}
 	m.Rates, m.Machines, m.MoreMachines, m.Tenants, m.Chart = fv.rates, fv.machines, fv.more, fv.tenants, fv.chart
-	if fv.tables != nil {
-		m.Tables = fv.tables
-	}
-	if fv.ratesTable != nil {
-		m.RatesTable = fv.ratesTable
-	}
+	m.Tables, m.RatesTable = fv.tables, fv.ratesTable
 	sw, err := h.Switches.Store.Get(ctx, switches.SuspendRedis)
 	if err != nil {
 		return err
@@ -120,7 +115,7 @@ type figuresView struct {
 	chart    views.Chart
 	// tables is the machines and tenants, and ratesTable the hit rates,
 	// rendered once (nil if that failed: each viewer renders them).
-	tables, ratesTable *fragment.Fragment
+	tables, ratesTable templ.Component
 }
 
 func newFiguresView(ctx context.Context, f rediscache.Figures, now time.Time, all bool, markers []views.ChartMarker) figuresView {
@@ -136,8 +131,8 @@ func newFiguresView(ctx context.Context, f rediscache.Figures, now time.Time, al
 	if len(fv.chart.Series) > 0 {
 		fv.chart.Markers = markers
 	}
-	fv.tables, _ = fragment.New(ctx, views.CacheTables(fv.machines, fv.more, fv.tenants, fv.chart))
-	fv.ratesTable, _ = fragment.New(ctx, views.HitRates(fv.rates))
+	fv.tables = renderOnce(ctx, views.CacheTables(fv.machines, fv.more, fv.tenants, fv.chart))
+	fv.ratesTable = renderOnce(ctx, views.HitRates(fv.rates))
 	return fv
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/auth"
-	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/neon"
@@ -87,9 +86,7 @@ func (h *Connections) Show(c echo.Context) error {
 			func(ctx context.Context) (views.Connections, error) {
 				v := views.Connections{BouncerConfigured: h.BouncerConfigured}
 				h.fill(&v, b, snap, showQueries, now)
-				if body, err := fragment.New(ctx, views.ConnectionsBody(v)); err == nil {
-					v.Body = body
-				}
+				v.Body = renderOnce(ctx, views.ConnectionsBody(v))
 				return v, nil
 			})
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/fly"
-	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/views"
@@ -55,9 +54,7 @@ func (h *Fleet) Show(c echo.Context) error {
 		m, err = h.models.Get(c.Request().Context(), fleetKey{snap.ListedAt.UnixNano(), now.Unix()},
 			func(ctx context.Context) (views.Fleet, error) {
 				m := fleetModel(h.App, snap, r, now)
-				if body, err := fragment.New(ctx, views.FleetBody(m)); err == nil {
-					m.Body = body
-				}
+				m.Body = renderOnce(ctx, views.FleetBody(m))
 				return m, nil
 			})
 		if err != nil {

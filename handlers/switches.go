@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
-	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/switches"
@@ -77,7 +77,7 @@ type propagationView struct {
 	more      views.Rows
 	// head is the switch's head and instances rendered once (nil if
 	// that failed: each viewer renders them).
-	head *fragment.Fragment
+	head templ.Component
 }
 
 // propagate compares each live instance's report with s, those needing
@@ -179,16 +179,14 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 			pv := propagate(s, live, now, screen, all)
 			head := base
 			head.Propagation, head.Pending, head.Instances, head.More = pv.text, pv.pending, pv.instances, pv.more
-			pv.head, _ = fragment.New(ctx, views.SwitchHead(head))
+			pv.head = renderOnce(ctx, views.SwitchHead(head))
 			return pv, nil
 		})
 	if err != nil {
 		return v, err
 	}
 	v.Propagation, v.Pending, v.Instances, v.More = pv.text, pv.pending, pv.instances, pv.more
-	if pv.head != nil {
-		v.Head = pv.head
-	}
+	v.Head = pv.head
 	hv, err := h.histories.Get(c.Request().Context(), historyKey{s.Name, s.Version}, func(ctx context.Context) (historyView, error) {
 		return h.history(ctx, s.Name)
 	})
@@ -196,9 +194,7 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 		return v, err
 	}
 	v.History = hv.rows
-	if hv.table != nil {
-		v.HistoryTable = hv.table
-	}
+	v.HistoryTable = hv.table
 	return v, nil
 }
 
@@ -212,7 +208,7 @@ type historyKey struct {
 // (nil if that failed).
 type historyView struct {
 	rows  []views.SwitchChange
-	table *fragment.Fragment
+	table templ.Component
 }
 
 // history reads switch name's last 20 changes and renders them.
@@ -230,7 +226,7 @@ func (h *Switches) history(ctx context.Context, name string) (historyView, error
 		}
 		hv.rows = append(hv.rows, ch)
 	}
-	hv.table, _ = fragment.New(ctx, views.SwitchHistory(hv.rows))
+	hv.table = renderOnce(ctx, views.SwitchHistory(hv.rows))
 	return hv, nil
 }
 

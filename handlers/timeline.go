@@ -10,7 +10,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/atum/ops-console/internal/fragment"
 	"github.com/atum/ops-console/internal/memo"
 	"github.com/atum/ops-console/internal/timeline"
 	"github.com/atum/ops-console/views"
@@ -94,9 +93,7 @@ func (h *Timeline) body(ctx context.Context, known []string, f timeline.Filter) 
 		m.Rows = append(m.Rows, views.TimelineRow{At: e.At.UTC().Format("2006-01-02 15:04:05"), System: systemLabel(e.System),
 			Kind: e.Kind, What: e.What, Who: e.Who, Href: e.Href, LinkText: linkText(e.Href)})
 	}
-	if body, err := fragment.New(ctx, views.TimelineBody(m)); err == nil {
-		m.Body = body
-	}
+	m.Body = renderOnce(ctx, views.TimelineBody(m))
 	return m
 }
 

@@ -59,6 +59,16 @@ type Base struct {
 	// none). What is rendered once for every viewer is keyed by it, so
 	// that nobody sees a section rendered before their own change.
 	Changes func() uint64
+	// Kept returns the form kept across a step-up as id for the request's
+	// session (nil: none), offered again on the page it returns to.
+	Kept func(c echo.Context, id string) *views.KeptForm
+	// FreshAuth reports whether the signed-in operator proved who they
+	// are within the step-up window; AskStepUp keeps the posted form and
+	// asks them to (label says what the form does). A handler whose
+	// action needs it only sometimes (probing Redis while suspended)
+	// calls them itself.
+	FreshAuth func(c echo.Context) bool
+	AskStepUp func(c echo.Context, label string) error
 
 	// charts keeps the charts rendered this second.
 	charts memo.Cache[chartKey, *fragment.Fragment]
@@ -171,6 +181,9 @@ func (b *Base) Page(c echo.Context, title, active string) views.Page {
 	p.Reads = b.reads(active)
 	a := s.Account
 	p.User = &views.Operator{ID: a.ID, Email: a.Email, Role: string(a.Role)}
+	if id := c.QueryParam("resume"); id != "" && b.Kept != nil {
+		p.Kept = b.Kept(c, id)
+	}
 	for _, n := range b.Nav {
 		if a.Role.AtLeast(n.Role) {
 			p.Nav = append(p.Nav, views.NavItem{Key: n.Key, Label: n.Label, Path: n.Path})

@@ -248,7 +248,13 @@ func hitRateChart(now time.Time, points []rediscache.Point) views.Chart {
 // Probe sends one INFO now, even while SUSPEND_REDIS is on (operators;
 // audited).
 func (h *Cache) Probe(c echo.Context) error {
-	_, err := h.Redis.Tick(c.Request().Context(), true)
+	// Probing while SUSPEND_REDIS is on sends a command the switch exists
+	// to stop: it needs a fresh sign-in, like flipping the switch.
+	sw, err := h.Switches.Store.Get(c.Request().Context(), switches.SuspendRedis)
+	if (err != nil || sw.Enabled) && h.FreshAuth != nil && !h.FreshAuth(c) {
+		return h.AskStepUp(c, "probe Redis while it is suspended")
+	}
+	_, err = h.Redis.Tick(c.Request().Context(), true)
 	e := audit.Entry{Action: "redis.probe", Target: "redis", Result: audit.Success}
 	if err != nil {
 		e.Result, e.Details = audit.Error, map[string]any{"error": err.Error()}

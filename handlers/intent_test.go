@@ -37,8 +37,8 @@ type fakeOperators struct {
 	changes int
 }
 
-func (s *fakeOperators) Operators(context.Context) ([]auth.Account, error) {
-	return []auth.Account{s.acct}, nil
+func (s *fakeOperators) Profiles(context.Context) ([]auth.Profile, error) {
+	return []auth.Profile{{Account: s.acct}}, nil
 }
 
 func (s *fakeOperators) Operator(_ context.Context, id int64) (auth.Account, error) {
@@ -48,9 +48,24 @@ func (s *fakeOperators) Operator(_ context.Context, id int64) (auth.Account, err
 	return s.acct, nil
 }
 
-func (s *fakeOperators) CreateOperator(_ context.Context, email string, role auth.Role, _ string, _ bool) (auth.Account, error) {
+func (s *fakeOperators) InviteOperator(_ context.Context, email string, role auth.Role, _ string) (auth.Account, error) {
 	s.changes++
 	return auth.Account{ID: 9, Email: email, Role: role}, nil
+}
+
+func (s *fakeOperators) EndSessionByID(context.Context, int64, string) error {
+	s.changes++
+	return nil
+}
+
+func (s *fakeOperators) ResetSecondFactor(context.Context, int64) error {
+	s.changes++
+	return nil
+}
+
+func (s *fakeOperators) IssueReset(context.Context, int64, string) (string, error) {
+	s.changes++
+	return "link-token", nil
 }
 
 func (s *fakeOperators) SetRole(_ context.Context, _ int64, role auth.Role) (auth.Role, error) {
@@ -79,13 +94,19 @@ func TestOperatorChangesRecordTheirIntentFirst(t *testing.T) {
 		action string
 		form   url.Values
 		run    func(*Operators, echo.Context) error
+		// changes is how many store changes the action makes; status what
+		// it answers.
+		changes, status int
 	}{
-		{"create", "operator.create", url.Values{"email": {"new@atum.io"}, "role": {"viewer"}, "password": {"a long password"}},
-			func(h *Operators, c echo.Context) error { return h.Create(c) }},
-		{"role", "operator.role", url.Values{"role": {"operator"}}, func(h *Operators, c echo.Context) error { return h.SetRole(c) }},
-		{"disable", "operator.disable", nil, func(h *Operators, c echo.Context) error { return h.Disable(c) }},
-		{"enable", "operator.enable", nil, func(h *Operators, c echo.Context) error { return h.Enable(c) }},
-		{"end sessions", "operator.sessions.end", nil, func(h *Operators, c echo.Context) error { return h.EndSessions(c) }},
+		{"invite", "operator.create", url.Values{"email": {"new@atum.io"}, "role": {"viewer"}},
+			func(h *Operators, c echo.Context) error { return h.Create(c) }, 1, http.StatusOK},
+		{"role", "operator.role", url.Values{"role": {"operator"}}, func(h *Operators, c echo.Context) error { return h.SetRole(c) }, 1, http.StatusSeeOther},
+		{"disable", "operator.disable", nil, func(h *Operators, c echo.Context) error { return h.Disable(c) }, 1, http.StatusSeeOther},
+		{"enable", "operator.enable", nil, func(h *Operators, c echo.Context) error { return h.Enable(c) }, 1, http.StatusSeeOther},
+		{"end sessions", "operator.sessions.end", nil, func(h *Operators, c echo.Context) error { return h.EndSessions(c) }, 1, http.StatusSeeOther},
+		{"end a session", "operator.session.end", nil, func(h *Operators, c echo.Context) error { return h.EndSession(c) }, 1, http.StatusSeeOther},
+		{"reset second factor", "operator.second_factor.reset", nil,
+			func(h *Operators, c echo.Context) error { return h.ResetSecondFactor(c) }, 2, http.StatusSeeOther},
 	}
 	for _, tt := range tests {
 		for _, down := range []bool{false, true} {
@@ -115,11 +136,11 @@ func TestOperatorChangesRecordTheirIntentFirst(t *testing.T) {
 					}
 					return
 				}
-				if err != nil || rec.Code != http.StatusSeeOther {
+				if err != nil || rec.Code != tt.status {
 					t.Fatalf("status %d, error %v", rec.Code, err)
 				}
 				if len(log.events) != 2 || log.events[0].Result != audit.Intent || log.events[1].Result != audit.Success ||
-					log.events[0].Action != tt.action || log.events[1].Action != tt.action || store.changes != 1 {
+					log.events[0].Action != tt.action || log.events[1].Action != tt.action || store.changes != tt.changes {
 					t.Errorf("events %+v, %d changes; want intent then success around one change", log.events, store.changes)
 				}
 			})

@@ -21,16 +21,25 @@ import (
 // LoginStore is what sign-in needs from the operator store.
 type LoginStore interface {
 	Authenticate(ctx context.Context, email, password, clientIP string) (auth.Account, error)
-	CreateSession(ctx context.Context, id int64, clientIP, userAgent string, maxAge time.Duration) (string, error)
+	StartSession(ctx context.Context, id int64, via auth.SignIn, clientIP, userAgent string, maxAge time.Duration) (string, error)
 	EndSession(ctx context.Context, token string) error
+	SecondFactor(ctx context.Context, id int64) (auth.SecondFactor, error)
+	StartChallenge(ctx context.Context, id int64, next, clientIP string) (string, error)
+	Challenge(ctx context.Context, token string) (auth.Account, string, error)
+	AnswerChallenge(ctx context.Context, token, code string) (auth.Account, string, string, error)
 }
 
-// Login signs operators in and out.
+// Login signs operators in and out: email and password, then a second
+// factor when the operator has one.
 type Login struct {
 	*Base
 	Store   LoginStore
 	Cookies Cookies
 	MaxAge  time.Duration
+	// Password keeps sign-in by email and password (PASSWORD_LOGIN);
+	// SSOName names the identity provider when single sign-on is on.
+	Password bool
+	SSOName  string
 
 	refused refusals
 }
@@ -40,15 +49,27 @@ func (h *Login) Form(c echo.Context) error {
 	if CurrentSession(c) != nil {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	return Render(c, http.StatusOK, views.LoginPage(h.Page(c, "Sign in", ""), views.Login{Next: SafeNext(c.QueryParam("next"))}))
+	m := h.model("", SafeNext(c.QueryParam("next")))
+	if c.QueryParam("done") == "password" {
+		m.Notice = "Your password is set. Sign in with it."
+	}
+	return Render(c, http.StatusOK, views.LoginPage(h.Page(c, "Sign in", ""), m))
 }
 
-// Submit checks the posted email and password, starts a new session and
+func (h *Login) model(email, next string) views.Login {
+	return views.Login{Email: email, Next: next, Password: h.Password, SSO: h.SSOName}
+}
+
+// Submit checks the posted email and password, then either starts a new
+// session or, for an operator with a second factor, asks for it; it
 // audits the outcome either way.
 func (h *Login) Submit(c echo.Context) error {
 	email := strings.TrimSpace(c.FormValue("email"))
 	password := c.FormValue("password")
 	next := SafeNext(c.FormValue("next"))
+	if !h.Password {
+		return h.fail(c, http.StatusForbidden, email, next, "Password sign-in is turned off: sign in with "+h.SSOName+".", "password_login_off")
+	}
 	if len(email) > 320 || len(password) > 1024 || email == "" || password == "" {
 		return h.fail(c, http.StatusBadRequest, email, next, "Enter your email and password.", "malformed")
 	}
@@ -73,17 +94,93 @@ func (h *Login) Submit(c echo.Context) error {
 		h.Log.Error("sign-in failed", "error", err)
 		return Unavailable("the console's database", err)
 	}
-	if old := h.Cookies.Token(c); old != "" {
-		_ = h.Store.EndSession(ctx, old) // never reuse a session id across a sign-in
+	sf, err := h.Store.SecondFactor(ctx, acct.ID)
+	if err != nil {
+		return Unavailable("the console's database", err)
 	}
-	token, err := h.Store.CreateSession(ctx, acct.ID, c.RealIP(), c.Request().UserAgent(), h.MaxAge)
+	if sf.TOTP {
+		token, err := h.Store.StartChallenge(ctx, acct.ID, next, c.RealIP())
+		if err != nil {
+			return Unavailable("the console's database", err)
+		}
+		h.Cookies.SetChallenge(c, token)
+		return c.Redirect(http.StatusSeeOther, "/login/2fa")
+	}
+	return h.signIn(c, acct, auth.SignIn{Method: auth.MethodPassword}, next)
+}
+
+// signIn starts a session for acct, ending any session the browser had
+// (a session id is never reused across a sign-in), audits it and goes to
+// next.
+func (h *Login) signIn(c echo.Context, acct auth.Account, via auth.SignIn, next string) error {
+	ctx := c.Request().Context()
+	if old := h.Cookies.Token(c); old != "" {
+		_ = h.Store.EndSession(ctx, old)
+	}
+	token, err := h.Store.StartSession(ctx, acct.ID, via, c.RealIP(), c.Request().UserAgent(), h.MaxAge)
 	if err != nil {
 		return err
 	}
 	h.Cookies.Set(c, token, h.MaxAge)
 	_ = h.Record(c, audit.Entry{OperatorID: acct.ID, Operator: acct.Email, Role: string(acct.Role),
-		Action: "login", Target: "operator:" + acct.Email, Result: audit.Success})
+		Action: "login", Target: "operator:" + acct.Email, Result: audit.Success, Details: map[string]any{"method": via.String()}})
 	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// SecondFactorForm asks for the second factor of a sign-in whose password
+// was right.
+func (h *Login) SecondFactorForm(c echo.Context) error {
+	acct, _, err := h.Store.Challenge(c.Request().Context(), h.Cookies.Challenge(c))
+	if errors.Is(err, auth.ErrNoChallenge) {
+		h.Cookies.ClearChallenge(c)
+		return h.expired(c)
+	}
+	if err != nil {
+		return Unavailable("the console's database", err)
+	}
+	return Render(c, http.StatusOK, views.SecondFactorPage(h.Page(c, "Sign in", ""), views.SecondFactorLogin{Email: acct.Email}))
+}
+
+// SecondFactorSubmit checks the code of a sign-in whose password was
+// right and starts the session. A wrong or reused code is audited; after
+// auth.MaxChallengeFailures the sign-in starts again from the password.
+func (h *Login) SecondFactorSubmit(c echo.Context) error {
+	ctx := c.Request().Context()
+	token, code := h.Cookies.Challenge(c), strings.TrimSpace(c.FormValue("code"))
+	if len(code) > 64 {
+		code = ""
+	}
+	acct, next, method, err := h.Store.AnswerChallenge(ctx, token, code)
+	if errors.Is(err, auth.ErrNoChallenge) {
+		h.Cookies.ClearChallenge(c)
+		_ = h.Record(c, audit.Entry{Action: "login", Result: audit.Failure, Details: map[string]any{"reason": "second_factor_challenge_gone"}})
+		return h.expired(c)
+	}
+	if msg, reason, ok := codeRefusal(err); ok {
+		who, _, cerr := h.Store.Challenge(ctx, token)
+		if cerr != nil {
+			who = acct
+		}
+		_ = h.Record(c, audit.Entry{OperatorID: who.ID, Operator: who.Email, Role: string(who.Role), Action: "login",
+			Target: "operator:" + who.Email, Result: audit.Failure, Details: map[string]any{"reason": reason}})
+		if cerr != nil {
+			h.Cookies.ClearChallenge(c)
+			return h.expired(c)
+		}
+		return Render(c, http.StatusUnauthorized, views.SecondFactorPage(h.Page(c, "Sign in", ""), views.SecondFactorLogin{Email: who.Email, Error: msg}))
+	}
+	if err != nil {
+		return Unavailable("the console's database", err)
+	}
+	h.Cookies.ClearChallenge(c)
+	return h.signIn(c, acct, auth.SignIn{Method: auth.MethodPassword, SecondFactor: method}, next)
+}
+
+// expired sends the person back to the sign-in form, saying why.
+func (h *Login) expired(c echo.Context) error {
+	m := h.model("", "/")
+	m.Error = capitalize(auth.ErrNoChallenge.Error()) + "."
+	return Render(c, http.StatusUnauthorized, views.LoginPage(h.Page(c, "Sign in", ""), m))
 }
 
 func (h *Login) fail(c echo.Context, status int, email, next, msg, code string) error {
@@ -103,7 +200,9 @@ func (h *Login) fail(c echo.Context, status int, email, next, msg, code string) 
 	if record {
 		_ = h.Record(c, audit.Entry{Operator: who, Action: "login", Target: "operator:" + who, Result: audit.Failure, Details: details})
 	}
-	return Render(c, status, views.LoginPage(h.Page(c, "Sign in", ""), views.Login{Email: email, Error: msg, Next: next}))
+	m := h.model(email, next)
+	m.Error = msg
+	return Render(c, status, views.LoginPage(h.Page(c, "Sign in", ""), m))
 }
 
 // refusals counts sign-ins refused without a password check, by address

@@ -113,3 +113,12 @@ func readNote(t Tile) string {
 	}
 	return ""
 }
+
+// clipText shortens s to n characters, marking the cut with an ellipsis.
+func clipText(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -29,6 +29,9 @@ type Page struct {
 	// Reads is the latest state of each system the page reads, shown
 	// above the content so a page is honest about what it could not see.
 	Reads []Tile
+	// Kept is a form kept across a step-up, offered again above the
+	// content of the page it was posted from.
+	Kept *KeptForm
 }
 
 // Flash is a one-line message with a kind: "ok", "error" or "" for none.
@@ -138,6 +141,12 @@ type Login struct {
 	Email string
 	Error string
 	Next  string
+	// Password offers the email and password form; SSO names the
+	// identity provider of the single sign-on button ("" when off).
+	Password bool
+	SSO      string
+	// Notice is a message that is not an error ("Your password is set").
+	Notice string
 }
 
 // AuditFilter is the audit page's filter form, as entered.
@@ -190,6 +199,21 @@ type OperatorRow struct {
 	Sessions  int
 	// Self marks the signed-in admin's own row.
 	Self bool
+	// SignIn says how the operator can sign in; SecondFactor their
+	// second factor. FactorMissing marks one their role requires and
+	// they lack.
+	SignIn        string
+	SecondFactor  string
+	HasFactor     bool
+	FactorMissing bool
+	// SessionRows are their live sessions, each endable.
+	SessionRows []SessionRow
+}
+
+// PasswordLink is a one-time password link, shown once to the admin who
+// issued it.
+type PasswordLink struct {
+	Email, URL, ValidFor string
 }
 
 // Operators is the operators page.
@@ -205,6 +229,12 @@ type Operators struct {
 	// why they could not be read.
 	Throttles   []ThrottleRow
 	ThrottleErr string
+	// Password and SSO say which sign-ins are on; Created names an
+	// operator just invited; Link is a password link just issued.
+	Password bool
+	SSO      bool
+	Created  string
+	Link     *PasswordLink
 }
 
 // ThrottleRow is one sign-in throttle counter on the Operators page.

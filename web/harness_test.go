@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -130,6 +132,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		Ready:       func(context.Context) error { return h.ready },
 		SchemaErr:   func() error { return h.schema },
 		SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour,
+		Access:      web.Access{PasswordLogin: true, StepUpWindow: 10 * time.Minute, TOTPIssuer: "ATUM Ops Console (test)"},
 		Connections: h.sampler, Budget: h.budget, PlatformHost: "127.0.0.1", ConsoleHost: "127.0.0.1",
 		Console: pool, CacheFigures: newFreshFigures(pool), Switches: h.switches, Redis: h.redis, RedisConfigured: true, RedisBudget: 1000,
 		Accounts: &accounts.Store{Platform: pool, Console: pool, Redis: rc, PlatformURL: dbURL, Environment: "staging"},
@@ -203,6 +206,24 @@ func waitFor(t *testing.T, cond func() bool) {
 func (h *harness) client() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// clientFrom is a client whose connections come from the loopback
+// address local (e.g. 127.0.0.2), as a proxy's or another peer's would.
+func (h *harness) clientFrom(local string) *http.Client {
+	c := h.client()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	c.Transport = &http.Transport{DialContext: d.DialContext}
+	return c
+}
+
+// proxyAddr is where the tests' "Fly proxy" connects from.
+const proxyAddr = "127.0.0.2"
+
+// behindFly trusts Fly-Client-IP from proxyAddr only.
+func behindFly(d *web.Deps) {
+	d.TrustFlyClientIP = true
+	d.ProxyCIDRs = []netip.Prefix{netip.MustParsePrefix(proxyAddr + "/32")}
 }
 
 // operator creates an operator with role and returns a signed-in client.

@@ -136,11 +136,11 @@ func TestCookieIsSecureOverHTTPS(t *testing.T) {
 	}
 
 	// Behind Fly's proxy: X-Forwarded-Proto is trusted only with TRUST_FLY_CLIENT_IP.
-	h2 := newHarness(t, func(d *web.Deps) { d.TrustFlyClientIP = true })
+	h2 := newHarness(t, behindFly)
 	if _, err := h2.store.CreateOperator(context.Background(), "s@atum.io", auth.Viewer, password, false); err != nil {
 		t.Fatal(err)
 	}
-	resp = h2.post(h2.client(), "/login", url.Values{"email": {"s@atum.io"}, "password": {password}}, "X-Forwarded-Proto", "https")
+	resp = h2.post(h2.clientFrom(proxyAddr), "/login", url.Values{"email": {"s@atum.io"}, "password": {password}}, "X-Forwarded-Proto", "https")
 	if ck := sessionCookie(resp); ck == nil || !ck.Secure {
 		t.Fatalf("cookie behind a TLS proxy = %+v", ck)
 	}
@@ -170,8 +170,8 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 	}
 	// The same form from the console's own pages works.
 	resp = h.post(admin, "/operators", form, "Sec-Fetch-Site", "same-origin", "Origin", h.ts.URL)
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("same-origin POST /operators: %d %s", resp.StatusCode, body(resp))
+	if b := body(resp); resp.StatusCode != http.StatusOK || !strings.Contains(b, `data-testid="operator-created"`) {
+		t.Fatalf("same-origin POST /operators: %d %s", resp.StatusCode, b)
 	}
 }
 
@@ -185,11 +185,49 @@ func TestClientIPIgnoresXForwardedFor(t *testing.T) {
 	if ev := h.events("login"); ev[0].ClientIP != "127.0.0.1" {
 		t.Fatalf("client IP = %q, want the TCP peer", ev[0].ClientIP)
 	}
-	h2 := newHarness(t, func(d *web.Deps) { d.TrustFlyClientIP = true })
-	h2.post(h2.client(), "/login", url.Values{"email": {"ip@atum.io"}, "password": {"x"}},
+	h2 := newHarness(t, behindFly)
+	h2.post(h2.clientFrom(proxyAddr), "/login", url.Values{"email": {"ip@atum.io"}, "password": {"x"}},
 		"X-Forwarded-For", "203.0.113.9", "Fly-Client-IP", "203.0.113.10").Body.Close()
 	if ev := h2.events("login"); ev[0].ClientIP != "203.0.113.10" {
-		t.Fatalf("client IP = %q, want Fly-Client-IP", ev[0].ClientIP)
+		t.Fatalf("client IP = %q, want Fly-Client-IP from Fly's proxy", ev[0].ClientIP)
+	}
+}
+
+// Fly-Client-IP is believed from Fly's proxy only: a peer on the private
+// network (or through `fly proxy`) that sets it is recorded and
+// throttled under its own address.
+func TestFlyClientIPFromOtherPeersIsIgnored(t *testing.T) {
+	h := newHarness(t, behindFly)
+	for _, from := range []string{"127.0.0.3", "127.0.0.1"} {
+		h.post(h.clientFrom(from), "/login", url.Values{"email": {"ip@atum.io"}, "password": {"x"}},
+			"Fly-Client-IP", "203.0.113.10", "X-Forwarded-Proto", "https").Body.Close()
+	}
+	ev := h.events("login")
+	if len(ev) != 2 {
+		t.Fatalf("%d sign-in events, want 2", len(ev))
+	}
+	for _, e := range ev {
+		if e.ClientIP != "127.0.0.3" && e.ClientIP != "127.0.0.1" {
+			t.Errorf("client IP = %q: a peer other than the proxy set it", e.ClientIP)
+		}
+	}
+	// Nor is its X-Forwarded-Proto: the cookie a forged https would get
+	// (__Host-, Secure) is not set for a plain-http peer.
+	c := h.clientFrom("127.0.0.3")
+	if _, err := h.store.CreateOperator(context.Background(), "peer@atum.io", auth.Viewer, password, false); err != nil {
+		t.Fatal(err)
+	}
+	resp := h.post(c, "/login", url.Values{"email": {"peer@atum.io"}, "password": {password}}, "X-Forwarded-Proto", "https")
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Secure || strings.HasPrefix(ck.Name, "__Host-") {
+			t.Errorf("cookie %s is Secure for a forged X-Forwarded-Proto", ck.Name)
+		}
+	}
+	resp = h.post(h.clientFrom(proxyAddr), "/login", url.Values{"email": {"peer@atum.io"}, "password": {password}}, "X-Forwarded-Proto", "https")
+	resp.Body.Close()
+	if len(resp.Cookies()) == 0 || !resp.Cookies()[0].Secure {
+		t.Errorf("through Fly's proxy with https the session cookie is not Secure: %v", resp.Cookies())
 	}
 }
 

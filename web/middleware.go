@@ -234,6 +234,37 @@ func requireRole(base *handlers.Base, min auth.Role) echo.MiddlewareFunc {
 	}
 }
 
+// requireSecondFactor keeps an operator who must set up a second factor
+// (handlers.NeedsSecondFactor) on their security page: other pages
+// redirect there, other changes are refused. unenrolled routes are open.
+func requireSecondFactor(unenrolled bool, required func(auth.Role) bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if unenrolled || !handlers.NeedsSecondFactor(handlers.CurrentSession(c), required) {
+				return next(c)
+			}
+			if m := c.Request().Method; m == http.MethodGet || m == http.MethodHead {
+				return c.Redirect(http.StatusSeeOther, "/account")
+			}
+			return echo.NewHTTPError(http.StatusForbidden, "set up a second factor on your account page first")
+		}
+	}
+}
+
+// requireFresh lets a destructive action through only for an operator
+// who proved who they are within the step-up window; otherwise the form
+// is kept and they are asked to sign in again. label says what it does.
+func requireFresh(base *handlers.Base, label string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if base.FreshAuth == nil || base.FreshAuth(c) {
+				return next(c)
+			}
+			return base.AskStepUp(c, label)
+		}
+	}
+}
+
 // errorHandler renders errors as the error page. A system that did not
 // answer is a 503 naming it; a value Postgres refused is a 400.
 func errorHandler(base *handlers.Base, log *slog.Logger, redact func(string) string) echo.HTTPErrorHandler {

@@ -154,7 +154,7 @@ func TestDatabaseGoneKeepsReadOnlyPages(t *testing.T) {
 // A flood of wrong sign-ins from one address is answered mostly without
 // hashing, and a real person signing in from elsewhere gets in.
 func TestSignInFloodSparesOthers(t *testing.T) {
-	h := newHarness(t, func(d *web.Deps) { d.TrustFlyClientIP = true })
+	h := newHarness(t, behindFly)
 	if _, err := h.store.CreateOperator(context.Background(), "real@atum.io", auth.Admin, password, false); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestSignInFloodSparesOthers(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/login", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Fly-Client-IP", "203.0.113.7")
-			resp, err := h.client().Do(req)
+			resp, err := h.clientFrom(proxyAddr).Do(req)
 			if err != nil {
 				t.Error(err)
 				return
@@ -185,7 +185,7 @@ func TestSignInFloodSparesOthers(t *testing.T) {
 		statuses[http.StatusServiceUnavailable] != 100 {
 		t.Fatalf("100 wrong sign-ins from one address: %v; want at most %d checked, the rest refused", statuses, auth.MaxAddressFailures)
 	}
-	resp := h.post(h.client(), "/login", url.Values{"email": {"real@atum.io"}, "password": {password}}, "Fly-Client-IP", "198.51.100.9")
+	resp := h.post(h.clientFrom(proxyAddr), "/login", url.Values{"email": {"real@atum.io"}, "password": {password}}, "Fly-Client-IP", "198.51.100.9")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the real person from another address: %d %s", resp.StatusCode, body(resp))
 	}

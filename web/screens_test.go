@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,28 +21,37 @@ func TestOperatorManagement(t *testing.T) {
 	admin := h.operator("admin@atum.io", auth.Admin)
 	ctx := context.Background()
 
+	// An admin invites by email and role and never chooses a password: a
+	// one-time link is shown once.
 	resp := h.post(admin, "/operators", url.Values{"email": {"New.Support@atum.io"}, "role": {"support"}, "password": {password}})
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("add: %d %s", resp.StatusCode, body(resp))
-	}
-	resp = h.post(admin, "/operators", url.Values{"email": {"new.support@ATUM.io"}, "role": {"viewer"}, "password": {password}})
+	link := passwordLink(t, resp)
+	resp = h.post(admin, "/operators", url.Values{"email": {"new.support@ATUM.io"}, "role": {"viewer"}})
 	if b := body(resp); resp.StatusCode != http.StatusConflict || !strings.Contains(b, "already exists") {
 		t.Fatalf("duplicate add: %d", resp.StatusCode)
 	}
 	for _, bad := range []url.Values{
-		{"email": {"x@atum.io"}, "role": {"root"}, "password": {password}},
-		{"email": {"not-an-email"}, "role": {"viewer"}, "password": {password}},
-		{"email": {"y@atum.io"}, "role": {"viewer"}, "password": {"short"}},
+		{"email": {"x@atum.io"}, "role": {"root"}},
+		{"email": {"not-an-email"}, "role": {"viewer"}},
 	} {
 		if resp := h.post(admin, "/operators", bad); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("add %v: %d, want 400", bad, resp.StatusCode)
 		}
 	}
+	// The password the admin typed (old habit) was not set.
+	if _, err := h.store.Authenticate(ctx, "new.support@atum.io", password, "127.0.0.9"); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Fatalf("the invited operator has a password before using the link: %v", err)
+	}
 
-	// The new operator signs in; then the admin changes the role, disables
-	// the account (which ends its session), enables it and ends sessions.
+	// The new operator sets a password with the link (once), then signs
+	// in; then the admin changes the role, disables the account (which
+	// ends its session), enables it and ends sessions.
 	supportClient := h.client()
-	h.post(supportClient, "/login", url.Values{"email": {"new.support@atum.io"}, "password": {password}}).Body.Close()
+	usePasswordLink(t, h, supportClient, link, "support's own password")
+	if resp := h.post(supportClient, "/password", url.Values{"token": {link}, "new_password": {"another password 1"},
+		"new_password_again": {"another password 1"}}); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a password link used twice: %d", resp.StatusCode)
+	}
+	h.post(supportClient, "/login", url.Values{"email": {"new.support@atum.io"}, "password": {"support's own password"}}).Body.Close()
 	if resp := h.get(supportClient, "/"); resp.StatusCode != 200 {
 		t.Fatalf("new operator cannot open the overview: %d", resp.StatusCode)
 	}
@@ -81,7 +91,8 @@ func TestOperatorManagement(t *testing.T) {
 		role[0].Operator != "admin@atum.io" || role[0].Target != "operator:new.support@atum.io" {
 		t.Fatalf("role change audit = %+v", role)
 	}
-	for _, action := range []string{"operator.create", "operator.disable", "operator.enable", "operator.sessions.end"} {
+	for _, action := range []string{"operator.create", "operator.disable", "operator.enable", "operator.sessions.end",
+		"operator.password.link", "operator.password.reset"} {
 		if len(h.events(action)) == 0 {
 			t.Errorf("%s not audited", action)
 		}
@@ -247,5 +258,29 @@ func TestDatabaseDownIsAClear503(t *testing.T) {
 	}
 	if resp := h.get(c, "/healthz"); resp.StatusCode != 200 {
 		t.Fatalf("/healthz: %d", resp.StatusCode)
+	}
+}
+
+// passwordLink returns the token of the one-time password link the
+// operators page shows after an invitation or a link request.
+func passwordLink(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b := body(resp)
+	m := regexp.MustCompile(`/password\?token=([A-Za-z0-9_-]{20,})`).FindStringSubmatch(b)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("no password link shown: %d %s", resp.StatusCode, b)
+	}
+	return m[1]
+}
+
+// usePasswordLink sets password with the link token, as its operator.
+func usePasswordLink(t *testing.T, h *harness, c *http.Client, token, password string) {
+	t.Helper()
+	if resp := h.get(c, "/password?token="+token); resp.StatusCode != http.StatusOK {
+		t.Fatalf("password link page: %d", resp.StatusCode)
+	}
+	resp := h.post(c, "/password", url.Values{"token": {token}, "new_password": {password}, "new_password_again": {password}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?done=password" {
+		t.Fatalf("set password with the link: %d %s", resp.StatusCode, body(resp))
 	}
 }

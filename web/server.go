@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -21,16 +22,42 @@ import (
 	"github.com/atum/ops-console/internal/neon"
 	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/serve"
+	"github.com/atum/ops-console/internal/sso"
 	"github.com/atum/ops-console/internal/timeline"
 	"github.com/atum/ops-console/views"
 )
 
-// SessionStore loads and ends sessions and manages operators.
+// SessionStore loads and ends sessions and manages operators, their
+// passwords, second factors and step-ups.
 type SessionStore interface {
 	handlers.LoginStore
 	handlers.OperatorStore
 	handlers.ThrottleStore
+	handlers.StepUpStore
+	handlers.SecurityStore
+	handlers.ResetStore
+	handlers.SSOStore
 	Session(ctx context.Context, token string, idle time.Duration) (auth.Session, error)
+}
+
+// Access is how operators sign in and prove who they are again.
+type Access struct {
+	// PasswordLogin keeps sign-in by email and password.
+	PasswordLogin bool
+	// SSO is the OpenID Connect client (nil: single sign-on is off);
+	// SSOName names the provider on the sign-in button; RoleClaim and
+	// RoleMap give roles from its groups claim.
+	SSO       handlers.SSOClient
+	SSOName   string
+	RoleClaim string
+	RoleMap   sso.RoleMap
+	// Required reports whether a role must use a second factor with a
+	// password (nil: none must).
+	Required func(auth.Role) bool
+	// StepUpWindow is how recent a sign-in must be for a destructive
+	// action; TOTPIssuer names the console in authenticator apps.
+	StepUpWindow time.Duration
+	TOTPIssuer   string
 }
 
 // Deps is everything the server needs.
@@ -116,10 +143,15 @@ type Deps struct {
 	// database (store.WithQueryCounter).
 	ObserveQueries func(route string, queries int64)
 
+	// TrustFlyClientIP believes Fly-Client-IP and X-Forwarded-Proto from
+	// peers in ProxyCIDRs (Fly's proxy), and from no one else.
 	TrustFlyClientIP bool
-	AlwaysSecure     bool
-	SessionIdle      time.Duration
-	SessionMax       time.Duration
+	ProxyCIDRs       []netip.Prefix
+	// Access is how operators sign in.
+	Access       Access
+	AlwaysSecure bool
+	SessionIdle  time.Duration
+	SessionMax   time.Duration
 }
 
 // Server is the console's HTTP application.
@@ -133,7 +165,7 @@ type Server struct {
 func New(d Deps) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.IPExtractor = clientIP(d.TrustFlyClientIP)
+	e.IPExtractor = clientIP(d.TrustFlyClientIP, d.ProxyCIDRs)
 	if d.Redact == nil {
 		d.Redact = func(s string) string { return s }
 	}
@@ -144,7 +176,7 @@ func New(d Deps) *Server {
 	mem := newSessionMemory()
 	d.Sessions = forgetfulStore{SessionStore: d.Sessions, mem: mem}
 
-	cookies := handlers.Cookies{AlwaysSecure: d.AlwaysSecure, TrustProxyProto: d.TrustFlyClientIP}
+	cookies := handlers.Cookies{AlwaysSecure: d.AlwaysSecure, FromProxy: proxyPeer(d.TrustFlyClientIP, d.ProxyCIDRs)}
 	base := &handlers.Base{Env: d.Env, Version: d.Version, Identity: d.Identity, Audit: d.Audit, Log: d.Log,
 		Systems: d.Systems, Reads: handlers.ScreenReads, Markers: d.Timeline, Alerts: d.Alerts, Changes: shared.changes.Load}
 	e.HTTPErrorHandler = errorHandler(base, d.Log, d.Redact)
@@ -179,7 +211,10 @@ func New(d Deps) *Server {
 		}
 		mw := []echo.MiddlewareFunc{}
 		if !r.Public {
-			mw = append(mw, requireRole(base, r.Role))
+			mw = append(mw, requireRole(base, r.Role), requireSecondFactor(r.Unenrolled, d.Access.Required))
+		}
+		if r.StepUp != "" {
+			mw = append(mw, requireFresh(base, r.StepUp))
 		}
 		e.Add(r.Method, r.Path, r.Handler, mw...)
 		if r.Method == http.MethodGet {
@@ -225,10 +260,14 @@ func appendNav(nav []handlers.NavEntry, r Route) []handlers.NavEntry {
 }
 
 // clientIP takes the client address from Fly-Client-IP when trusted and
-// otherwise from the TCP peer. X-Forwarded-For is never trusted.
-func clientIP(trustFly bool) echo.IPExtractor {
+// sent by Fly's proxy (a peer in proxies), and otherwise from the TCP
+// peer. Any other peer (the private network, `fly proxy`) could set the
+// header to forge the audit address and escape the per-address throttle.
+// X-Forwarded-For is never trusted.
+func clientIP(trustFly bool, proxies []netip.Prefix) echo.IPExtractor {
+	fromProxy := proxyPeer(trustFly, proxies)
 	return func(r *http.Request) string {
-		if trustFly {
+		if fromProxy(r) {
 			if ip := strings.TrimSpace(r.Header.Get("Fly-Client-IP")); net.ParseIP(ip) != nil {
 				return ip
 			}
@@ -238,6 +277,27 @@ func clientIP(trustFly bool) echo.IPExtractor {
 			return r.RemoteAddr
 		}
 		return host
+	}
+}
+
+// proxyPeer reports whether a request's TCP peer is the trusted proxy:
+// trust is on and the peer's address is in one of proxies.
+func proxyPeer(trust bool, proxies []netip.Prefix) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		if !trust {
+			return false
+		}
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return false
+		}
+		addr := ap.Addr().Unmap()
+		for _, p := range proxies {
+			if p.Contains(addr) {
+				return true
+			}
+		}
+		return false
 	}
 }
 

@@ -120,3 +120,44 @@ func (f forgetfulStore) SetRole(ctx context.Context, id int64, role auth.Role) (
 	f.mem.forgetOperator(id)
 	return f.SessionStore.SetRole(ctx, id, role)
 }
+
+func (f forgetfulStore) EndSessionByID(ctx context.Context, id int64, sessionID string) error {
+	f.mem.forgetOperator(id)
+	return f.SessionStore.EndSessionByID(ctx, id, sessionID)
+}
+
+func (f forgetfulStore) ResetSecondFactor(ctx context.Context, id int64) error {
+	f.mem.forgetOperator(id)
+	return f.SessionStore.ResetSecondFactor(ctx, id)
+}
+
+func (f forgetfulStore) ChangePassword(ctx context.Context, id int64, password, keepToken string) (int64, error) {
+	f.mem.forgetOperator(id)
+	return f.SessionStore.ChangePassword(ctx, id, password, keepToken)
+}
+
+func (f forgetfulStore) UseReset(ctx context.Context, token, password string) (auth.Account, error) {
+	a, err := f.SessionStore.UseReset(ctx, token, password)
+	if err == nil {
+		f.mem.forgetOperator(a.ID)
+	}
+	return a, err
+}
+
+func (f forgetfulStore) Reauthenticated(ctx context.Context, token, secondFactor string) error {
+	f.mem.forget(token)
+	return f.SessionStore.Reauthenticated(ctx, token, secondFactor)
+}
+
+func (f forgetfulStore) SetSessionFactor(ctx context.Context, token, factor string) error {
+	f.mem.forget(token)
+	return f.SessionStore.SetSessionFactor(ctx, token, factor)
+}
+
+func (f forgetfulStore) AdmitSSO(ctx context.Context, in auth.SSOIdentity) (auth.Account, error) {
+	a, err := f.SessionStore.AdmitSSO(ctx, in)
+	if err == nil {
+		f.mem.forgetOperator(a.ID) // a role from the groups claim may have changed
+	}
+	return a, err
+}

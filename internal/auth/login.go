@@ -8,7 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Authenticate checks email and password for a sign-in from clientIP. It
+// Authenticate checks email and password for a sign-in from clientIP
+// (or a step-up: the caller passes the session's email). It
 // admits the attempt through the hashing gate (a *BusyError when it is
 // full), decides and records the throttle atomically (a *ThrottledError
 // when refused), then checks the password. It returns the account on
@@ -41,15 +42,13 @@ func (s *Store) Authenticate(ctx context.Context, email, password, clientIP stri
 	if err := s.succeeded(ctx, e, clientIP); err != nil {
 		return Account{}, err
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE ops.operators SET last_login_at = now() WHERE id = $1`, a.ID); err != nil {
-		return Account{}, fmt.Errorf("auth: last login: %w", err)
-	}
 	return a, nil
 }
 
 // check reserves the attempt under the throttle and checks the password
-// (against a filler hash for unknown emails, so both cost the same). The
-// result is nil on success or the reason the sign-in fails.
+// (against a filler hash for unknown emails and for operators without a
+// password, so all cost the same). The result is nil on success or the
+// reason the sign-in fails.
 func (s *Store) check(ctx context.Context, email, password, clientIP string) (a Account, result, err error) {
 	if err := s.reserve(ctx, email, clientIP); err != nil {
 		return Account{}, nil, err
@@ -59,7 +58,7 @@ func (s *Store) check(ctx context.Context, email, password, clientIP string) (a 
 		SELECT id, email, role, is_demo, disabled_at IS NOT NULL, password_hash
 		FROM ops.operators WHERE email = $1`, email).Scan(&a.ID, &a.Email, &role, &a.IsDemo, &a.Disabled, &hash)
 	a.Role = Role(role)
-	known := err == nil
+	known := err == nil && hash != ""
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, nil, fmt.Errorf("auth: load operator: %w", err)
 	}

@@ -299,7 +299,9 @@ func (a *app) schemaError() error {
 
 // redact removes every configured secret from text bound for a page or log.
 func (a *app) redact(s string) string {
-	for _, secret := range append([]string{a.cfg.QStashToken, a.cfg.QStashUSToken, a.cfg.QStashReadOnlyToken, a.cfg.QStashUSReadOnlyToken, a.cfg.FlyAPIToken}, a.cfg.Notify.Secrets()...) {
+	secrets := []string{a.cfg.QStashToken, a.cfg.QStashUSToken, a.cfg.QStashReadOnlyToken, a.cfg.QStashUSReadOnlyToken, a.cfg.FlyAPIToken}
+	secrets = append(append(secrets, a.cfg.Notify.Secrets()...), a.cfg.Access.Secrets()...)
+	for _, secret := range secrets {
 		if len(secret) >= 4 {
 			s = strings.ReplaceAll(s, secret, "xxxxx")
 		}

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/atum/ops-console/internal/alerts"
+	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/rediscache"
+	"github.com/atum/ops-console/internal/sso"
 	"github.com/atum/ops-console/internal/store"
 	"github.com/atum/ops-console/internal/timeline"
 	"github.com/atum/ops-console/views"
@@ -76,7 +78,8 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		Accounts: a.accounts, LookupReasonRequired: cfg.LookupReasonRequired, AccountFleet: a.accountFleet,
 		Fleet: a.fleetReporter(), FlyApp: cfg.FlyAppName,
 		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
-		TrustFlyClientIP: cfg.TrustFlyClientIP, AlwaysSecure: cfg.Environment == config.Production,
+		TrustFlyClientIP: cfg.TrustFlyClientIP, ProxyCIDRs: cfg.Access.ProxyCIDRs, AlwaysSecure: cfg.Environment == config.Production,
+		Access:      a.access(),
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, Redact: a.redact, Observe: observe,
 		ObserveQueries: a.observeQueries,
 	})
@@ -150,4 +153,19 @@ func (a *app) maintain(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// access is how operators sign in: passwords, single sign-on when
+// configured, the roles that need a second factor, and the step-up window.
+func (a *app) access() web.Access {
+	ac := a.cfg.Access
+	w := web.Access{PasswordLogin: ac.PasswordLogin, StepUpWindow: ac.StepUpWindow,
+		TOTPIssuer: "ATUM Ops Console (" + a.cfg.Environment + ")",
+		Required:   func(r auth.Role) bool { return ac.RequiresSecondFactor(string(r)) }}
+	if o := ac.OIDC; o.Enabled() {
+		w.SSO = sso.New(sso.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
+			AllowedDomains: o.AllowedDomains, RoleClaim: o.RoleClaim, RoleMap: o.RoleMap}, a.pool)
+		w.SSOName, w.RoleClaim, w.RoleMap = o.Name, o.RoleClaim, o.RoleMap
+	}
+	return w
 }

@@ -81,6 +81,9 @@ type Config struct {
 	CheckInterval time.Duration
 	// Notify is where alert notifications go.
 	Notify Notify
+	// Access is how operators sign in: single sign-on, passwords, second
+	// factors and fresh authentication before destructive actions.
+	Access Access
 	// LogFormat is "json" or "text".
 	LogFormat string
 	// LogLevel is "debug", "info", "warn" or "error".
@@ -271,6 +274,7 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	errs = append(errs, c.loadBudget(getenv)...)
 	errs = append(errs, c.loadRunbookURLs(getenv)...)
 	errs = append(errs, c.loadNotify(getenv)...)
+	errs = append(errs, c.loadAccess(getenv)...)
 	if c.SampleInterval, err = durationVar(getenv, "SAMPLE_INTERVAL", 15*time.Second, time.Second, 10*time.Minute); err != nil {
 		errs = append(errs, err)
 	}

@@ -1,0 +1,232 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/human"
+	"github.com/atum/ops-console/views"
+)
+
+// StepUpStore is what fresh authentication needs from the operator store.
+type StepUpStore interface {
+	Authenticate(ctx context.Context, email, password, clientIP string) (auth.Account, error)
+	SecondFactor(ctx context.Context, id int64) (auth.SecondFactor, error)
+	VerifySecondFactor(ctx context.Context, id int64, code string) (string, error)
+	Reauthenticated(ctx context.Context, token, secondFactor string) error
+	SaveDraft(ctx context.Context, token string, d auth.Draft) (string, error)
+	Draft(ctx context.Context, token, id string) (auth.Draft, error)
+}
+
+// StepUp asks for fresh authentication before destructive actions: a
+// form posted by a session whose operator last proved who they are more
+// than Window ago is kept as typed, the operator signs in again (password
+// and second factor, or through the identity provider), and the page the
+// form was on offers it again with its values.
+type StepUp struct {
+	*Base
+	Store   StepUpStore
+	Cookies Cookies
+	Window  time.Duration
+	// SSO starts a fresh sign-in at the identity provider for sessions
+	// that began there (nil: single sign-on is off).
+	SSO SSOStarter
+}
+
+// notKept are form fields never kept in a draft: secrets, and the
+// step-up's own fields.
+var notKept = []string{"password", "current_password", "new_password", "new_password_again", "code", "draft"}
+
+// Fresh reports whether the signed-in operator proved who they are
+// within the window.
+func (h *StepUp) Fresh(c echo.Context) bool {
+	s := CurrentSession(c)
+	return s != nil && s.FreshWithin(h.Window, time.Now())
+}
+
+// Ask keeps the posted form and sends the operator to sign in again; it
+// audits that the action waits for it. label says what the form does.
+func (h *StepUp) Ask(c echo.Context, label string) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "the form could not be read")
+	}
+	d := auth.Draft{Action: c.Request().URL.Path, ReturnTo: h.returnTo(c), Label: label}
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range form {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		if slices.Contains(notKept, name) {
+			continue
+		}
+		for _, v := range form[name] {
+			d.Fields = append(d.Fields, auth.Field{Name: name, Value: v})
+		}
+	}
+	id, err := h.Store.SaveDraft(c.Request().Context(), h.Cookies.Token(c), d)
+	if err != nil {
+		return Unavailable("the console's database", err)
+	}
+	_ = h.Record(c, audit.Entry{Action: "step_up.required", Target: d.Action, Result: audit.Denied,
+		Details: map[string]any{"label": label, "window": h.Window.String()}})
+	return c.Redirect(http.StatusSeeOther, "/reauth?draft="+url.QueryEscape(id))
+}
+
+// returnTo is the page the form was posted from (its Referer on this
+// site), or the form's own page.
+func (h *StepUp) returnTo(c echo.Context) string {
+	r := c.Request()
+	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host && ref.Path != "/reauth" {
+		q := ref.Query()
+		q.Del("resume")
+		ref.RawQuery = q.Encode()
+		return SafeNext(ref.RequestURI())
+	}
+	return "/"
+}
+
+// Form shows the step-up form for a kept draft.
+func (h *StepUp) Form(c echo.Context) error {
+	d, err := h.Store.Draft(c.Request().Context(), h.Cookies.Token(c), c.QueryParam("draft"))
+	if errors.Is(err, auth.ErrNoDraft) {
+		return echo.NewHTTPError(http.StatusNotFound, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, d, "")
+}
+
+func (h *StepUp) render(c echo.Context, status int, d auth.Draft, msg string) error {
+	s := CurrentSession(c)
+	m := views.StepUp{DraftID: d.ID, Label: d.Label, Error: msg, Window: minutes(h.Window),
+		SignedIn: human.Ago(s.AuthenticatedAt, time.Now()), SSO: s.SignIn.Method == auth.MethodSSO && h.SSO != nil}
+	if !m.SSO {
+		sf, err := h.Store.SecondFactor(c.Request().Context(), s.Account.ID)
+		if err != nil {
+			return err
+		}
+		m.Code = sf.TOTP || sf.RecoveryLeft > 0
+	}
+	return Render(c, status, views.StepUpPage(h.Page(c, "Confirm it's you", ""), m))
+}
+
+// Submit checks the password (and second factor) of the signed-in
+// operator, marks the session fresh and returns to the kept form.
+func (h *StepUp) Submit(c echo.Context) error {
+	ctx := c.Request().Context()
+	s := CurrentSession(c)
+	token := h.Cookies.Token(c)
+	d, err := h.Store.Draft(ctx, token, c.FormValue("draft"))
+	if errors.Is(err, auth.ErrNoDraft) {
+		return echo.NewHTTPError(http.StatusNotFound, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	fail := func(status int, msg, reason string) error {
+		_ = h.Record(c, audit.Entry{Action: "step_up", Target: d.Action, Result: audit.Failure, Details: map[string]any{"reason": reason}})
+		return h.render(c, status, d, msg)
+	}
+	password, code := c.FormValue("password"), strings.TrimSpace(c.FormValue("code"))
+	if password == "" || len(password) > 1024 || len(code) > 64 {
+		return fail(http.StatusBadRequest, "Enter your password.", "malformed")
+	}
+	_, err = h.Store.Authenticate(ctx, s.Account.Email, password, c.RealIP())
+	var throttled *auth.ThrottledError
+	var busy *auth.BusyError
+	switch {
+	case errors.As(err, &throttled):
+		retryAfter(c, throttled.RetryAfter)
+		return fail(http.StatusTooManyRequests, capitalize(throttled.Error())+".", "throttled_by_"+throttled.Scope)
+	case errors.As(err, &busy):
+		retryAfter(c, busy.RetryAfter)
+		return fail(http.StatusServiceUnavailable, capitalize(busy.Error())+".", "busy")
+	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
+		return fail(http.StatusUnauthorized, "Wrong password.", reasonCode(err))
+	case err != nil:
+		return Unavailable("the console's database", err)
+	}
+	factor := ""
+	sf, err := h.Store.SecondFactor(ctx, s.Account.ID)
+	if err != nil {
+		return err
+	}
+	if sf.TOTP || sf.RecoveryLeft > 0 {
+		if factor, err = h.Store.VerifySecondFactor(ctx, s.Account.ID, code); err != nil {
+			if msg, reason, ok := codeRefusal(err); ok {
+				return fail(http.StatusUnauthorized, msg, reason)
+			}
+			return err
+		}
+	}
+	return h.done(c, d, factor)
+}
+
+// done marks the session fresh, audits it and returns to the kept form.
+func (h *StepUp) done(c echo.Context, d auth.Draft, factor string) error {
+	if err := h.Store.Reauthenticated(c.Request().Context(), h.Cookies.Token(c), factor); err != nil {
+		return err
+	}
+	_ = h.Record(c, audit.Entry{Action: "step_up", Target: d.Action, Result: audit.Success, Details: map[string]any{"second_factor": factor}})
+	return c.Redirect(http.StatusSeeOther, withResume(d.ReturnTo, d.ID))
+}
+
+// withResume adds the kept form's id to the page it returns to.
+func withResume(page, id string) string {
+	u, err := url.Parse(SafeNext(page))
+	if err != nil {
+		return "/"
+	}
+	q := u.Query()
+	q.Set("resume", id)
+	u.RawQuery = q.Encode()
+	return u.RequestURI()
+}
+
+// codeRefusal is what a person is told, and the audit log keeps, about a
+// second-factor code refused; ok is false for other errors.
+func codeRefusal(err error) (msg, reason string, ok bool) {
+	switch {
+	case errors.Is(err, auth.ErrCodeReused):
+		return capitalize(err.Error()) + ".", "second_factor_reused", true
+	case errors.Is(err, auth.ErrBadCode), errors.Is(err, auth.ErrNoSecondFactor):
+		return "That code is not right.", "second_factor_wrong", true
+	}
+	return "", "", false
+}
+
+// KeptForm is the form kept as id for the signed-in session, as the page
+// it returns to offers it again; nil when there is none.
+func (h *StepUp) KeptForm(c echo.Context, id string) *views.KeptForm {
+	d, err := h.Store.Draft(c.Request().Context(), h.Cookies.Token(c), id)
+	if err != nil {
+		return nil
+	}
+	k := &views.KeptForm{Action: d.Action, Label: d.Label}
+	for _, f := range d.Fields {
+		k.Fields = append(k.Fields, views.KeptField{Name: f.Name, Value: f.Value})
+	}
+	return k
+}
+
+// minutes says a duration of whole minutes for people ("10 minutes").
+func minutes(d time.Duration) string {
+	if m := int(d.Minutes()); m != 1 {
+		return strconv.Itoa(m) + " minutes"
+	}
+	return "1 minute"
+}

@@ -1,0 +1,479 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image/png"
+	"math/big"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
+	"github.com/pquerna/otp/totp"
+)
+
+// Errors of second-factor enrolment and verification; callers compare
+// with errors.Is. ErrBadCode and ErrCodeReused are fit to show the user.
+var (
+	ErrTOTPEnabled    = errors.New("an authenticator app is already enabled; reset the second factor first")
+	ErrTOTPNotStarted = errors.New("no authenticator app enrolment is in progress")
+	ErrTOTPNotEnabled = errors.New("no authenticator app is enabled")
+	ErrBadCode        = errors.New("that code is not right")
+	ErrCodeReused     = errors.New("that code was already used; wait for the next one")
+	ErrNoSecondFactor = errors.New("no second factor is set up")
+)
+
+// errRecoveryCodeUsed is ErrCodeReused worded for a recovery code, for
+// which waiting for the next one makes no sense.
+type errRecoveryCodeUsed struct{}
+
+func (errRecoveryCodeUsed) Error() string { return "that recovery code was already used" }
+func (errRecoveryCodeUsed) Unwrap() error { return ErrCodeReused }
+
+// DefaultTOTPIssuer names the console in authenticator apps when
+// StartTOTP is given no issuer.
+const DefaultTOTPIssuer = "Ops console"
+
+// The TOTP parameters every authenticator app supports (RFC 6238's
+// defaults): HMAC-SHA1, six digits, 30-second steps, and one step of clock
+// skew either way.
+const (
+	totpPeriod = 30
+	totpSkew   = 1
+	totpDigits = otp.DigitsSix
+)
+
+// qrSize is the width and height in pixels of the enrolment QR code.
+const qrSize = 240
+
+// clock is the time TOTP codes are checked against. Only tests replace it
+// (see export_test.go); database timestamps use the server's now().
+var clock = time.Now
+
+// StartTOTP begins enrolling an authenticator app for operator id: it
+// generates a new secret, labelled with the operator's email under issuer,
+// and stores it as pending until ConfirmTOTP. Starting again replaces a
+// pending secret. It fails with ErrTOTPEnabled when TOTP is already
+// enabled (reset the second factor first) and ErrNotFound for an unknown id.
+func (s *Store) StartTOTP(ctx context.Context, id int64, issuer string) (*otp.Key, error) {
+	// A colon separates issuer and account in the key's label.
+	issuer = strings.Join(strings.Fields(strings.ReplaceAll(issuer, ":", " ")), " ")
+	if issuer == "" {
+		issuer = DefaultTOTPIssuer
+	}
+	var key *otp.Key
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var email string
+		var enabled bool
+		err := tx.QueryRow(ctx, `SELECT email, totp_enabled_at IS NOT NULL FROM ops.operators WHERE id = $1 FOR UPDATE`, id).
+			Scan(&email, &enabled)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if enabled {
+			return ErrTOTPEnabled
+		}
+		key, err = totp.Generate(totp.GenerateOpts{
+			Issuer: issuer, AccountName: email,
+			Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1,
+		})
+		if err != nil {
+			return fmt.Errorf("generate secret: %w", err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE ops.operators SET totp_secret = $2, totp_enabled_at = NULL, updated_at = now() WHERE id = $1`,
+			id, key.Secret())
+		return err
+	})
+	if err != nil {
+		return nil, wrapFactor("start totp", err)
+	}
+	return key, nil
+}
+
+// ConfirmTOTP enables the pending secret of operator id once code proves
+// the authenticator has it, and returns RecoveryCodeCount fresh recovery
+// codes (replacing any old ones) to show once. The code's time step is
+// recorded, so it cannot then be used to sign in. It fails with
+// ErrBadCode, ErrTOTPEnabled, ErrTOTPNotStarted or ErrNotFound.
+func (s *Store) ConfirmTOTP(ctx context.Context, id int64, code string) ([]string, error) {
+	c := normalizeCode(code)
+	var codes []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var secret string
+		var enabled bool
+		err := tx.QueryRow(ctx, `SELECT totp_secret, totp_enabled_at IS NOT NULL FROM ops.operators WHERE id = $1 FOR UPDATE`, id).
+			Scan(&secret, &enabled)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		case enabled:
+			return ErrTOTPEnabled
+		case secret == "":
+			return ErrTOTPNotStarted
+		}
+		step, ok, err := matchTOTP(secret, c, clock())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrBadCode
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE ops.operators SET totp_enabled_at = now(), totp_last_step = GREATEST(totp_last_step, $2), updated_at = now()
+			WHERE id = $1`, id, step); err != nil {
+			return err
+		}
+		codes, err = replaceRecoveryCodes(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, wrapFactor("confirm totp", err)
+	}
+	return codes, nil
+}
+
+// VerifySecondFactor checks code as operator id's second factor and
+// returns the method that accepted it: "totp" or "recovery". Spaces and
+// dashes are ignored, and recovery codes are case-insensitive. Six digits
+// are a TOTP code: it is accepted only if its time step is later than the
+// last one accepted, and the step is recorded atomically, so a code works
+// once even under concurrent requests. Anything else is tried as an unused
+// recovery code, which it then uses up. It fails with ErrBadCode,
+// ErrCodeReused, ErrNoSecondFactor (no TOTP enabled and no recovery codes
+// left) or ErrNotFound. Whether the operator may sign in at all is the
+// caller's business.
+func (s *Store) VerifySecondFactor(ctx context.Context, id int64, code string) (method string, err error) {
+	var secret string
+	var enabled bool
+	var last int64
+	var codesLeft int
+	err = s.pool.QueryRow(ctx, `
+		SELECT o.totp_secret, o.totp_enabled_at IS NOT NULL, o.totp_last_step,
+			(SELECT count(*) FROM ops.recovery_codes r WHERE r.operator_id = o.id AND r.used_at IS NULL)
+		FROM ops.operators o WHERE o.id = $1`, id).Scan(&secret, &enabled, &last, &codesLeft)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("auth: load second factor: %w", err)
+	}
+	if !enabled && codesLeft == 0 {
+		return "", ErrNoSecondFactor
+	}
+	c := normalizeCode(code)
+	if isTOTPCode(c) {
+		if !enabled {
+			return "", ErrBadCode
+		}
+		return s.useTOTP(ctx, id, secret, last, c)
+	}
+	return s.useRecoveryCode(ctx, id, c)
+}
+
+// useTOTP accepts c if it matches a step later than last and no
+// concurrent request has recorded that step (or a later one) first.
+func (s *Store) useTOTP(ctx context.Context, id int64, secret string, last int64, c string) (string, error) {
+	step, ok, err := matchTOTP(secret, c, clock())
+	if err != nil {
+		return "", wrapFactor("verify totp", err)
+	}
+	if !ok {
+		return "", ErrBadCode
+	}
+	if step <= last {
+		return "", ErrCodeReused
+	}
+	// The secret is compared too, so that a reset in between voids the code.
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE ops.operators SET totp_last_step = $2
+		WHERE id = $1 AND totp_last_step < $2 AND totp_enabled_at IS NOT NULL AND totp_secret = $3`, id, step, secret)
+	if err != nil {
+		return "", fmt.Errorf("auth: record totp step: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return "", ErrCodeReused
+	}
+	return "totp", nil
+}
+
+// matchTOTP compares c with the codes of the steps around t, all of them
+// in constant time, and returns the latest step whose code matches.
+func matchTOTP(secret, c string, t time.Time) (step int64, ok bool, err error) {
+	if !isTOTPCode(c) {
+		return 0, false, nil
+	}
+	now := t.Unix() / totpPeriod
+	for st := now - totpSkew; st <= now+totpSkew; st++ {
+		want, err := hotp.GenerateCodeCustom(secret, uint64(st), hotp.ValidateOpts{Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return 0, false, fmt.Errorf("stored totp secret is unusable: %w", err)
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(c)) == 1 {
+			step, ok = st, true
+		}
+	}
+	return step, ok, nil
+}
+
+// SecondFactor is what an operator has set up as a second factor.
+type SecondFactor struct {
+	// TOTP is true once an authenticator app is enabled, since TOTPSince.
+	TOTP      bool
+	TOTPSince *time.Time
+	// Pending is true while an enrolment awaits its first code.
+	Pending bool
+	// RecoveryLeft counts unused recovery codes.
+	RecoveryLeft int
+	// Passkeys counts registered passkeys.
+	Passkeys int
+}
+
+// Enrolled reports whether the operator has a second factor to sign in
+// with: an enabled authenticator app or a passkey.
+func (f SecondFactor) Enrolled() bool { return f.TOTP || f.Passkeys > 0 }
+
+// SecondFactor returns operator id's second-factor state, or ErrNotFound.
+func (s *Store) SecondFactor(ctx context.Context, id int64) (SecondFactor, error) {
+	var f SecondFactor
+	err := s.pool.QueryRow(ctx, `
+		SELECT o.totp_enabled_at, o.totp_secret <> '' AND o.totp_enabled_at IS NULL,
+			(SELECT count(*) FROM ops.recovery_codes r WHERE r.operator_id = o.id AND r.used_at IS NULL),
+			(SELECT count(*) FROM ops.passkeys p WHERE p.operator_id = o.id)
+		FROM ops.operators o WHERE o.id = $1`, id).Scan(&f.TOTPSince, &f.Pending, &f.RecoveryLeft, &f.Passkeys)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return SecondFactor{}, ErrNotFound
+	}
+	if err != nil {
+		return SecondFactor{}, fmt.Errorf("auth: second factor of %d: %w", id, err)
+	}
+	f.TOTP = f.TOTPSince != nil
+	return f, nil
+}
+
+// ResetSecondFactor removes every second factor of operator id: the TOTP
+// secret (enabled or pending), recovery codes and passkeys. The last
+// accepted TOTP step is kept, so time steps only move forward. It fails
+// with ErrNotFound for an unknown id.
+func (s *Store) ResetSecondFactor(ctx context.Context, id int64) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE ops.operators SET totp_secret = '', totp_enabled_at = NULL, updated_at = now() WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM ops.recovery_codes WHERE operator_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM ops.passkeys WHERE operator_id = $1`, id)
+		return err
+	})
+	return wrapFactor("reset second factor", err)
+}
+
+// QRCode renders key's otpauth URL as a QR code, locally, and returns it
+// as a data:image/png;base64 URI for an <img> on the enrolment page.
+func QRCode(key *otp.Key) (string, error) {
+	if key == nil {
+		return "", errors.New("auth: qr code: no key")
+	}
+	img, err := key.Image(qrSize, qrSize)
+	if err != nil {
+		return "", fmt.Errorf("auth: qr code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", fmt.Errorf("auth: qr code: %w", err)
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+// normalizeCode drops spaces and dashes and upper-cases what is left.
+func normalizeCode(s string) string {
+	if len(s) > 64 {
+		return "" // no code is that long; do not hash megabytes
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsSpace(r) || r == '-' {
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
+
+// isTOTPCode reports whether c is six ASCII digits.
+func isTOTPCode(c string) bool {
+	if len(c) != totpDigits.Length() {
+		return false
+	}
+	for i := range len(c) {
+		if c[i] < '0' || c[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// randomIndex returns a uniformly random integer in [0, n).
+func randomIndex(n int) (int, error) {
+	v, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
+	if err != nil {
+		return 0, err
+	}
+	return int(v.Int64()), nil
+}
+
+// hashCode is the stored form of a normalised recovery code.
+func hashCode(c string) []byte {
+	sum := sha256.Sum256([]byte(c))
+	return sum[:]
+}
+
+// wrapFactor adds context to unexpected errors and leaves the sentinel
+// errors as they are, fit to show.
+func wrapFactor(op string, err error) error {
+	for _, e := range []error{ErrNotFound, ErrTOTPEnabled, ErrTOTPNotStarted, ErrTOTPNotEnabled, ErrBadCode, ErrCodeReused, ErrNoSecondFactor} {
+		if errors.Is(err, e) {
+			return err
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("auth: %s: %w", op, err)
+}
+
+// RecoveryCodeCount is how many recovery codes an operator gets at a time.
+const RecoveryCodeCount = 10
+
+// recoveryAlphabet holds the digits and capital letters without the
+// look-alikes 0, O, 1, I and L: 31 symbols, so a 10-symbol code carries
+// 10·log2(31) ≈ 49.5 bits.
+const recoveryAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+// recoveryLength is the number of symbols in a recovery code.
+const recoveryLength = 10
+
+// RegenerateRecoveryCodes replaces operator id's recovery codes with
+// RecoveryCodeCount fresh ones, to show once. It fails with
+// ErrTOTPNotEnabled unless an authenticator app is enabled, and
+// ErrNotFound for an unknown id.
+func (s *Store) RegenerateRecoveryCodes(ctx context.Context, id int64) ([]string, error) {
+	var codes []string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var enabled bool
+		err := tx.QueryRow(ctx, `SELECT totp_enabled_at IS NOT NULL FROM ops.operators WHERE id = $1 FOR UPDATE`, id).Scan(&enabled)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		case !enabled:
+			return ErrTOTPNotEnabled
+		}
+		codes, err = replaceRecoveryCodes(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, wrapFactor("regenerate recovery codes", err)
+	}
+	return codes, nil
+}
+
+// replaceRecoveryCodes deletes operator id's recovery codes, stores the
+// SHA-256 of fresh ones and returns them as shown: xxxxx-xxxxx in lower
+// case.
+func replaceRecoveryCodes(ctx context.Context, tx pgx.Tx, id int64) ([]string, error) {
+	shown := make([]string, 0, RecoveryCodeCount)
+	hashes := make([][]byte, 0, RecoveryCodeCount)
+	seen := make(map[string]bool, RecoveryCodeCount)
+	for len(shown) < RecoveryCodeCount {
+		c, err := newRecoveryCode()
+		if err != nil {
+			return nil, fmt.Errorf("recovery code: %w", err)
+		}
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		hashes = append(hashes, hashCode(c))
+		shown = append(shown, strings.ToLower(c[:recoveryLength/2]+"-"+c[recoveryLength/2:]))
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM ops.recovery_codes WHERE operator_id = $1`, id); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO ops.recovery_codes (operator_id, code_hash) SELECT $1, unnest($2::bytea[])`, id, hashes); err != nil {
+		return nil, err
+	}
+	return shown, nil
+}
+
+// newRecoveryCode returns recoveryLength symbols of recoveryAlphabet drawn
+// uniformly with crypto/rand, in normalised form.
+func newRecoveryCode() (string, error) {
+	b := make([]byte, recoveryLength)
+	for i := range b {
+		n, err := randomIndex(len(recoveryAlphabet))
+		if err != nil {
+			return "", err
+		}
+		b[i] = recoveryAlphabet[n]
+	}
+	return string(b), nil
+}
+
+// isRecoveryCode reports whether the normalised c could be a recovery code.
+func isRecoveryCode(c string) bool {
+	if len(c) != recoveryLength {
+		return false
+	}
+	for i := range len(c) {
+		if strings.IndexByte(recoveryAlphabet, c[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// useRecoveryCode uses up operator id's unused recovery code c (normalised).
+// Only its hash is looked up, so timing tells nothing about stored codes.
+func (s *Store) useRecoveryCode(ctx context.Context, id int64, c string) (string, error) {
+	if !isRecoveryCode(c) {
+		return "", ErrBadCode
+	}
+	h := hashCode(c)
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE ops.recovery_codes SET used_at = now()
+		WHERE operator_id = $1 AND code_hash = $2 AND used_at IS NULL`, id, h)
+	if err != nil {
+		return "", fmt.Errorf("auth: use recovery code: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return "recovery", nil
+	}
+	var used bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ops.recovery_codes WHERE operator_id = $1 AND code_hash = $2)`, id, h).Scan(&used); err != nil {
+		return "", fmt.Errorf("auth: check recovery code: %w", err)
+	}
+	if used {
+		return "", errRecoveryCodeUsed{}
+	}
+	return "", ErrBadCode
+}

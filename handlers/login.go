@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/audit"
@@ -27,6 +28,8 @@ type LoginStore interface {
 	StartChallenge(ctx context.Context, id int64, next, clientIP string) (string, error)
 	Challenge(ctx context.Context, token string) (auth.Account, string, error)
 	AnswerChallenge(ctx context.Context, token, code string) (auth.Account, string, string, error)
+	BeginChallengePasskey(ctx context.Context, rp *auth.Passkeys, token string) (*protocol.CredentialAssertion, error)
+	AnswerChallengeWithPasskey(ctx context.Context, rp *auth.Passkeys, token string, response []byte) (auth.Account, string, error)
 }
 
 // Login signs operators in and out: email and password, then a second
@@ -40,6 +43,9 @@ type Login struct {
 	// SSOName names the identity provider when single sign-on is on.
 	Password bool
 	SSOName  string
+	// Passkeys is the console as a WebAuthn relying party (nil: passkeys
+	// cannot be used, as the console's public URL is unknown).
+	Passkeys *auth.Passkeys
 
 	refused refusals
 }
@@ -50,8 +56,11 @@ func (h *Login) Form(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 	m := h.model("", SafeNext(c.QueryParam("next")))
-	if c.QueryParam("done") == "password" {
+	switch c.QueryParam("done") {
+	case "password":
 		m.Notice = "Your password is set. Sign in with it."
+	case "expired":
+		m.Error = capitalize(auth.ErrNoChallenge.Error()) + "."
 	}
 	return Render(c, http.StatusOK, views.LoginPage(h.Page(c, "Sign in", ""), m))
 }
@@ -98,7 +107,7 @@ func (h *Login) Submit(c echo.Context) error {
 	if err != nil {
 		return Unavailable("the console's database", err)
 	}
-	if sf.TOTP {
+	if sf.Enrolled() {
 		token, err := h.Store.StartChallenge(ctx, acct.ID, next, c.RealIP())
 		if err != nil {
 			return Unavailable("the console's database", err)
@@ -113,6 +122,15 @@ func (h *Login) Submit(c echo.Context) error {
 // (a session id is never reused across a sign-in), audits it and goes to
 // next.
 func (h *Login) signIn(c echo.Context, acct auth.Account, via auth.SignIn, next string) error {
+	if err := h.startSession(c, acct, via); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// startSession starts a session for acct, ending any session the browser
+// had, sets its cookie and audits the sign-in.
+func (h *Login) startSession(c echo.Context, acct auth.Account, via auth.SignIn) error {
 	ctx := c.Request().Context()
 	if old := h.Cookies.Token(c); old != "" {
 		_ = h.Store.EndSession(ctx, old)
@@ -124,7 +142,7 @@ func (h *Login) signIn(c echo.Context, acct auth.Account, via auth.SignIn, next 
 	h.Cookies.Set(c, token, h.MaxAge)
 	_ = h.Record(c, audit.Entry{OperatorID: acct.ID, Operator: acct.Email, Role: string(acct.Role),
 		Action: "login", Target: "operator:" + acct.Email, Result: audit.Success, Details: map[string]any{"method": via.String()}})
-	return c.Redirect(http.StatusSeeOther, next)
+	return nil
 }
 
 // SecondFactorForm asks for the second factor of a sign-in whose password
@@ -138,7 +156,21 @@ func (h *Login) SecondFactorForm(c echo.Context) error {
 	if err != nil {
 		return Unavailable("the console's database", err)
 	}
-	return Render(c, http.StatusOK, views.SecondFactorPage(h.Page(c, "Sign in", ""), views.SecondFactorLogin{Email: acct.Email}))
+	return h.secondFactorPage(c, http.StatusOK, acct, "")
+}
+
+// secondFactorPage renders the sign-in's second step for acct: the code
+// form when they have an authenticator app or recovery codes, the
+// passkey button when they have passkeys (or, with no code either, that
+// their passkeys cannot be checked here), and msg as an error.
+func (h *Login) secondFactorPage(c echo.Context, status int, acct auth.Account, msg string) error {
+	m := views.SecondFactorLogin{Email: acct.Email, Error: msg, Code: true}
+	if sf, err := h.Store.SecondFactor(c.Request().Context(), acct.ID); err == nil {
+		m.Code = sf.TOTP || sf.RecoveryLeft > 0
+		m.Passkey = sf.Passkeys > 0 && h.Passkeys != nil
+		m.PasskeysOff = sf.Passkeys > 0 && h.Passkeys == nil && !m.Code
+	}
+	return Render(c, status, views.SecondFactorPage(h.Page(c, "Sign in", ""), m))
 }
 
 // SecondFactorSubmit checks the code of a sign-in whose password was
@@ -153,7 +185,7 @@ func (h *Login) SecondFactorSubmit(c echo.Context) error {
 	acct, next, method, err := h.Store.AnswerChallenge(ctx, token, code)
 	if errors.Is(err, auth.ErrNoChallenge) {
 		h.Cookies.ClearChallenge(c)
-		_ = h.Record(c, audit.Entry{Action: "login", Result: audit.Failure, Details: map[string]any{"reason": "second_factor_challenge_gone"}})
+		h.auditRefusal(c, "second_factor_challenge_gone")
 		return h.expired(c)
 	}
 	if msg, reason, ok := codeRefusal(err); ok {
@@ -167,7 +199,7 @@ func (h *Login) SecondFactorSubmit(c echo.Context) error {
 			h.Cookies.ClearChallenge(c)
 			return h.expired(c)
 		}
-		return Render(c, http.StatusUnauthorized, views.SecondFactorPage(h.Page(c, "Sign in", ""), views.SecondFactorLogin{Email: who.Email, Error: msg}))
+		return h.secondFactorPage(c, http.StatusUnauthorized, who, msg)
 	}
 	if err != nil {
 		return Unavailable("the console's database", err)
@@ -203,6 +235,21 @@ func (h *Login) fail(c echo.Context, status int, email, next, msg, code string) 
 	m := h.model(email, next)
 	m.Error = msg
 	return Render(c, status, views.LoginPage(h.Page(c, "Sign in", ""), m))
+}
+
+// auditRefusal audits a refusal anyone can cause without a password
+// (an expired or made-up challenge or link) once a minute per address and
+// reason, with the count of those before it.
+func (h *Login) auditRefusal(c echo.Context, reason string) {
+	record, before := h.refused.note(c.RealIP()+" "+reason, time.Now())
+	if !record {
+		return
+	}
+	details := map[string]any{"reason": reason}
+	if before > 0 {
+		details["refused_before_unaudited"] = before
+	}
+	_ = h.Record(c, audit.Entry{Action: "login", Result: audit.Failure, Details: details})
 }
 
 // refusals counts sign-ins refused without a password check, by address

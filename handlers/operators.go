@@ -122,10 +122,10 @@ func signInMethods(p auth.Profile) string {
 		m = append(m, "single sign-on")
 	}
 	switch {
-	case len(m) > 0:
-		return strings.Join(m, ", ")
 	case p.RoleFromClaim:
 		return "single sign-on (role from groups)"
+	case len(m) > 0:
+		return strings.Join(m, ", ")
 	}
 	return "invited: not signed in yet"
 }

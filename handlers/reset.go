@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,6 +25,8 @@ type ResetStore interface {
 type PasswordReset struct {
 	*Base
 	Store ResetStore
+
+	refused refusals
 }
 
 // Form shows the form for a valid link, or why it cannot be used.
@@ -46,7 +49,12 @@ func (h *PasswordReset) Submit(c echo.Context) error {
 	token, pw, again := c.FormValue("token"), c.FormValue("new_password"), c.FormValue("new_password_again")
 	a, err := h.Store.ResetAccount(ctx, token)
 	if errors.Is(err, auth.ErrNoReset) {
-		_ = h.Record(c, audit.Entry{Action: "operator.password.reset", Result: audit.Failure, Details: map[string]any{"reason": "link_invalid"}})
+		// Anyone can post a made-up link: audited once a minute per
+		// address, with the count of those before.
+		if record, before := h.refused.note(c.RealIP(), time.Now()); record {
+			_ = h.Record(c, audit.Entry{Action: "operator.password.reset", Result: audit.Failure,
+				Details: map[string]any{"reason": "link_invalid", "refused_before_unaudited": before}})
+		}
 		return h.render(c, http.StatusNotFound, views.PasswordReset{Invalid: true, Error: capitalize(err.Error()) + "."})
 	}
 	if err != nil {

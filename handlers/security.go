@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/labstack/echo/v4"
 	"github.com/pquerna/otp"
 
@@ -27,6 +28,10 @@ type SecurityStore interface {
 	RegenerateRecoveryCodes(ctx context.Context, id int64) ([]string, error)
 	SetSessionFactor(ctx context.Context, token, factor string) error
 	EndSessionByID(ctx context.Context, id int64, sessionID string) error
+	ListPasskeys(ctx context.Context, id int64) ([]auth.Passkey, error)
+	DeletePasskey(ctx context.Context, id int64, key []byte) (auth.Passkey, error)
+	BeginPasskeyRegistration(ctx context.Context, rp *auth.Passkeys, id int64, token string) (*protocol.CredentialCreation, error)
+	FinishPasskeyRegistration(ctx context.Context, rp *auth.Passkeys, id int64, token, name string, response []byte) (auth.Passkey, error)
 }
 
 // Security is the signed-in operator's own page: how they signed in,
@@ -41,6 +46,9 @@ type Security struct {
 	Issuer   string
 	SSO      bool
 	Required func(auth.Role) bool
+	// Passkeys is the console as a WebAuthn relying party (nil: passkeys
+	// cannot be added, as the console's public URL is unknown).
+	Passkeys *auth.Passkeys
 }
 
 // Show renders the page.
@@ -51,6 +59,10 @@ func (h *Security) Show(c echo.Context) error {
 		m.Flash = "Password changed; your other sessions were ended."
 	case "session":
 		m.Flash = "Session ended."
+	case "passkey":
+		m.Flash = "Passkey added. Sign-ins and confirmations can use it from now on."
+	case "passkey-removed":
+		m.Flash = "Passkey removed."
 	}
 	return h.render(c, http.StatusOK, m)
 }
@@ -74,6 +86,9 @@ func (h *Security) render(c echo.Context, status int, m views.Security) error {
 		if key, err := h.Store.PendingTOTP(c.Request().Context(), s.Account.ID, h.Issuer); err == nil {
 			m.Enrol = h.enrol(key, "")
 		}
+	}
+	if err := h.passkeyRows(c, &m, p.Factor.Passkeys, now); err != nil {
+		return err
 	}
 	m.Sessions = sessionRows(p.Sessions, auth.SessionID(h.Cookies.Token(c)), now)
 	return Render(c, status, views.SecurityPage(h.Page(c, "Your account", ""), m))

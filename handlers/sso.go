@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,7 +47,13 @@ type SSO struct {
 	// (RoleClaim "" when roles come from invitations only).
 	RoleClaim string
 	RoleMap   sso.RoleMap
+
+	starts perMinute
 }
+
+// MaxSSOStartsPerMinute is how many single sign-ons one client address
+// may start a minute: each keeps a row until it expires.
+const MaxSSOStartsPerMinute = 20
 
 // ssoCookiePath is where the flow's state cookie is sent: the callback.
 const ssoCookiePath = "/login/sso"
@@ -59,13 +67,13 @@ func (k Cookies) ssoName(r *http.Request) string {
 
 // Start sends the person to the identity provider to sign in.
 func (h *SSO) Start(c echo.Context) error {
-	return h.begin(c, sso.Flow{Purpose: sso.PurposeLogin, Next: SafeNext(c.FormValue("next"))}, false)
+	return h.begin(c, sso.Flow{Purpose: sso.PurposeLogin, Next: SafeNext(c.QueryParam("next"))}, false)
 }
 
 // StartStepUp sends a signed-in SSO operator to the identity provider to
 // authenticate again, returning to the kept form.
 func (h *SSO) StartStepUp(c echo.Context) error {
-	d, err := h.StepUp.Store.Draft(c.Request().Context(), h.Cookies.Token(c), c.FormValue("draft"))
+	d, err := h.StepUp.Store.Draft(c.Request().Context(), h.Cookies.Token(c), c.QueryParam("draft"))
 	if errors.Is(err, auth.ErrNoDraft) {
 		return echo.NewHTTPError(http.StatusNotFound, err.Error())
 	}
@@ -77,6 +85,10 @@ func (h *SSO) StartStepUp(c echo.Context) error {
 }
 
 func (h *SSO) begin(c echo.Context, flow sso.Flow, fresh bool) error {
+	if ok, wait := h.starts.allow(c.RealIP(), MaxSSOStartsPerMinute, time.Now()); !ok {
+		retryAfter(c, wait)
+		return echo.NewHTTPError(http.StatusTooManyRequests, "too many single sign-ons started from your address; try again in a minute")
+	}
 	authURL, state, err := h.Client.Begin(c.Request().Context(), flow, fresh)
 	if err != nil {
 		h.Log.Warn("single sign-on could not start", "error", err)
@@ -102,6 +114,18 @@ func (h *SSO) Callback(c echo.Context) error {
 		details := map[string]any{"reason": refusal.Code, "via": "sso"}
 		if refusal.Detail != "" {
 			details["provider_error"] = refusal.Detail
+		}
+		if strings.HasPrefix(refusal.Code, "state_") {
+			// Refused before asking the provider anything: anyone can
+			// send these, so a flood is audited once a minute per
+			// address and reason, with the count of those before.
+			record, before := h.Login.refused.note(c.RealIP()+" sso "+refusal.Code, time.Now())
+			if !record {
+				return h.page(c, http.StatusUnauthorized, refusal.Message)
+			}
+			if before > 0 {
+				details["refused_before_unaudited"] = before
+			}
 		}
 		return h.refuse(c, http.StatusUnauthorized, "", refusal.Message, details)
 	}
@@ -151,6 +175,11 @@ func (h *SSO) refuse(c echo.Context, status int, email, msg string, details map[
 		who = AuditEmail(email)
 	}
 	_ = h.Record(c, audit.Entry{Operator: who, Action: "login", Target: "operator:" + who, Result: audit.Failure, Details: details})
+	return h.page(c, status, msg)
+}
+
+// page shows the sign-in page with msg.
+func (h *SSO) page(c echo.Context, status int, msg string) error {
 	m := h.Login.model("", "/")
 	m.Error = msg
 	return Render(c, status, views.LoginPage(h.Page(c, "Sign in", ""), m))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/labstack/echo/v4"
 
 	"github.com/atum/ops-console/internal/audit"
@@ -26,13 +27,16 @@ type StepUpStore interface {
 	Reauthenticated(ctx context.Context, token, secondFactor string) error
 	SaveDraft(ctx context.Context, token string, d auth.Draft) (string, error)
 	Draft(ctx context.Context, token, id string) (auth.Draft, error)
+	BeginPasskeyAssertion(ctx context.Context, rp *auth.Passkeys, id int64, purpose, token string) (*protocol.CredentialAssertion, error)
+	FinishPasskeyAssertion(ctx context.Context, rp *auth.Passkeys, id int64, purpose, token string, response []byte) (auth.Passkey, error)
 }
 
 // StepUp asks for fresh authentication before destructive actions: a
 // form posted by a session whose operator last proved who they are more
 // than Window ago is kept as typed, the operator signs in again (password
 // and second factor, or through the identity provider), and the page the
-// form was on offers it again with its values.
+// form was on offers it again with its values. An operator with passkeys
+// may confirm with one instead of a code.
 type StepUp struct {
 	*Base
 	Store   StepUpStore
@@ -41,6 +45,9 @@ type StepUp struct {
 	// SSO starts a fresh sign-in at the identity provider for sessions
 	// that began there (nil: single sign-on is off).
 	SSO SSOStarter
+	// Passkeys is the console as a WebAuthn relying party (nil: passkeys
+	// cannot be used, as the console's public URL is unknown).
+	Passkeys *auth.Passkeys
 }
 
 // notKept are form fields never kept in a draft: secrets, and the
@@ -120,6 +127,8 @@ func (h *StepUp) render(c echo.Context, status int, d auth.Draft, msg string) er
 			return err
 		}
 		m.Code = sf.TOTP || sf.RecoveryLeft > 0
+		m.Passkey = sf.Passkeys > 0 && h.Passkeys != nil
+		m.PasskeysOff = sf.Passkeys > 0 && h.Passkeys == nil && !m.Code
 	}
 	return Render(c, status, views.StepUpPage(h.Page(c, "Confirm it's you", ""), m))
 }
@@ -141,48 +150,90 @@ func (h *StepUp) Submit(c echo.Context) error {
 		_ = h.Record(c, audit.Entry{Action: "step_up", Target: d.Action, Result: audit.Failure, Details: map[string]any{"reason": reason}})
 		return h.render(c, status, d, msg)
 	}
-	password, code := c.FormValue("password"), strings.TrimSpace(c.FormValue("code"))
-	if password == "" || len(password) > 1024 || len(code) > 64 {
+	code := strings.TrimSpace(c.FormValue("code"))
+	if len(code) > 64 {
 		return fail(http.StatusBadRequest, "Enter your password.", "malformed")
 	}
-	_, err = h.Store.Authenticate(ctx, s.Account.Email, password, c.RealIP())
-	var throttled *auth.ThrottledError
-	var busy *auth.BusyError
-	switch {
-	case errors.As(err, &throttled):
-		retryAfter(c, throttled.RetryAfter)
-		return fail(http.StatusTooManyRequests, capitalize(throttled.Error())+".", "throttled_by_"+throttled.Scope)
-	case errors.As(err, &busy):
-		retryAfter(c, busy.RetryAfter)
-		return fail(http.StatusServiceUnavailable, capitalize(busy.Error())+".", "busy")
-	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
-		return fail(http.StatusUnauthorized, "Wrong password.", reasonCode(err))
-	case err != nil:
-		return Unavailable("the console's database", err)
+	if r, err := h.checkPassword(c, c.FormValue("password")); r != nil || err != nil {
+		if r != nil {
+			return fail(r.status, r.msg, r.reason)
+		}
+		return err
 	}
 	factor := ""
 	sf, err := h.Store.SecondFactor(ctx, s.Account.ID)
 	if err != nil {
 		return err
 	}
-	if sf.TOTP || sf.RecoveryLeft > 0 {
+	switch {
+	case sf.TOTP || sf.RecoveryLeft > 0:
 		if factor, err = h.Store.VerifySecondFactor(ctx, s.Account.ID, code); err != nil {
 			if msg, reason, ok := codeRefusal(err); ok {
 				return fail(http.StatusUnauthorized, msg, reason)
 			}
 			return err
 		}
+	case sf.Passkeys > 0 && h.Passkeys != nil:
+		return fail(http.StatusUnauthorized, "Confirm with your passkey: press “Confirm with a passkey”.", "second_factor_missing")
+	case sf.Passkeys > 0:
+		return fail(http.StatusUnauthorized, passkeysOffHere, "second_factor_missing")
 	}
 	return h.done(c, d, factor)
 }
 
+// passkeysOffHere tells an operator whose only second factor is a passkey
+// that this console cannot check it.
+const passkeysOffHere = "Your passkeys cannot be used here: this console's public URL (CONSOLE_URL) is not configured. An admin can reset your second factor."
+
+// stepUpRefusal is a password refused at a step-up: the status, what to
+// show and the audit reason.
+type stepUpRefusal struct {
+	status      int
+	msg, reason string
+}
+
+// checkPassword checks the signed-in operator's password, throttled like
+// a sign-in. A wrong, throttled or malformed password comes back as a
+// refusal; other errors as they are.
+func (h *StepUp) checkPassword(c echo.Context, password string) (*stepUpRefusal, error) {
+	if password == "" || len(password) > 1024 {
+		return &stepUpRefusal{http.StatusBadRequest, "Enter your password.", "malformed"}, nil
+	}
+	_, err := h.Store.Authenticate(c.Request().Context(), CurrentSession(c).Account.Email, password, c.RealIP())
+	var throttled *auth.ThrottledError
+	var busy *auth.BusyError
+	switch {
+	case errors.As(err, &throttled):
+		retryAfter(c, throttled.RetryAfter)
+		return &stepUpRefusal{http.StatusTooManyRequests, capitalize(throttled.Error()) + ".", "throttled_by_" + throttled.Scope}, nil
+	case errors.As(err, &busy):
+		retryAfter(c, busy.RetryAfter)
+		return &stepUpRefusal{http.StatusServiceUnavailable, capitalize(busy.Error()) + ".", "busy"}, nil
+	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
+		return &stepUpRefusal{http.StatusUnauthorized, "Wrong password.", reasonCode(err)}, nil
+	case err != nil:
+		return nil, Unavailable("the console's database", err)
+	}
+	return nil, nil
+}
+
 // done marks the session fresh, audits it and returns to the kept form.
 func (h *StepUp) done(c echo.Context, d auth.Draft, factor string) error {
-	if err := h.Store.Reauthenticated(c.Request().Context(), h.Cookies.Token(c), factor); err != nil {
+	to, err := h.refresh(c, d, factor)
+	if err != nil {
 		return err
 	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// refresh marks the session fresh, audits it and returns the page that
+// offers the kept form again.
+func (h *StepUp) refresh(c echo.Context, d auth.Draft, factor string) (string, error) {
+	if err := h.Store.Reauthenticated(c.Request().Context(), h.Cookies.Token(c), factor); err != nil {
+		return "", err
+	}
 	_ = h.Record(c, audit.Entry{Action: "step_up", Target: d.Action, Result: audit.Success, Details: map[string]any{"second_factor": factor}})
-	return c.Redirect(http.StatusSeeOther, withResume(d.ReturnTo, d.ID))
+	return withResume(d.ReturnTo, d.ID), nil
 }
 
 // withResume adds the kept form's id to the page it returns to.

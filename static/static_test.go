@@ -17,7 +17,7 @@ import (
 )
 
 func TestFSHoldsAssets(t *testing.T) {
-	for _, name := range []string{"css/console.css", "js/console.js"} {
+	for _, name := range []string{"css/console.css", "js/console.js", "js/passkey.js"} {
 		t.Run(name, func(t *testing.T) {
 			b, err := fs.ReadFile(FS, name)
 			if err != nil {

@@ -8,10 +8,14 @@ type StepUp struct {
 	// must be; SignedIn how long ago the last one was.
 	Label, Window, SignedIn string
 	// SSO sends the operator through the identity provider instead of
-	// asking for a password; Code asks for a second-factor code too.
-	SSO   bool
-	Code  bool
-	Error string
+	// asking for a password; Code asks for a second-factor code too;
+	// Passkey offers to confirm with a passkey instead of a code, and
+	// PasskeysOff says the operator's passkeys cannot be checked here.
+	SSO         bool
+	Code        bool
+	Passkey     bool
+	PasskeysOff bool
+	Error       string
 }
 
 // KeptForm is a form kept across a step-up, offered again as typed on the
@@ -28,10 +32,16 @@ type KeptField struct {
 }
 
 // SecondFactorLogin is the sign-in's second step: a code from an
-// authenticator app or a recovery code.
+// authenticator app or a recovery code, or a passkey.
 type SecondFactorLogin struct {
 	Email string
 	Error string
+	// Code offers the code form (an authenticator app or recovery codes);
+	// Passkey the passkey button; PasskeysOff says the operator has
+	// passkeys this console cannot check (its public URL is unknown).
+	Code        bool
+	Passkey     bool
+	PasskeysOff bool
 }
 
 // Security is the signed-in operator's own security page.
@@ -48,7 +58,14 @@ type Security struct {
 	TOTP         bool
 	TOTPSince    string
 	RecoveryLeft int
+	// Passkeys counts the operator's passkeys, listed in PasskeyRows.
+	// PasskeysOn says one can be added (the console knows its public
+	// URL), unless PasskeysFull; PasskeyName fills the new one's name.
 	Passkeys     int
+	PasskeyRows  []PasskeyRow
+	PasskeysOn   bool
+	PasskeysFull bool
+	PasskeyName  string
 	// Required says a second factor is required for this role and
 	// missing: nothing else opens until one is set up.
 	Required bool
@@ -67,6 +84,12 @@ type TOTPEnrol struct {
 	QR     string
 	Secret string
 	Error  string
+}
+
+// PasskeyRow is one of the operator's passkeys. Key names it in the
+// address that removes it.
+type PasskeyRow struct {
+	Key, Name, Added, LastUsed string
 }
 
 // SessionRow is one live session of an operator.

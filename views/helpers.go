@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -121,4 +122,15 @@ func clipText(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// passkeyScript is the script that runs passkey ceremonies.
+const passkeyScript = "js/passkey.js"
+
+// withScript returns p loading the static script name as well when on.
+func withScript(p Page, name string, on bool) Page {
+	if on && !slices.Contains(p.Scripts, name) {
+		p.Scripts = append(slices.Clip(p.Scripts), name)
+	}
+	return p
 }

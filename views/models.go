@@ -32,6 +32,9 @@ type Page struct {
 	// Kept is a form kept across a step-up, offered again above the
 	// content of the page it was posted from.
 	Kept *KeptForm
+	// Scripts are the static scripts the page loads besides console.js
+	// ("js/passkey.js"), set by the templates that need them.
+	Scripts []string
 }
 
 // Flash is a one-line message with a kind: "ok", "error" or "" for none.

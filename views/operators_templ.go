@@ -652,7 +652,7 @@ func operatorRow(r OperatorRow, roles []string, password bool) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		if password && !r.Disabled {
+		if password && !r.Disabled && !r.Self {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<form class=\"inline-form\" method=\"post\" action=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

@@ -422,7 +422,10 @@ func TestLogoutFormOnlyWhenSignedIn(t *testing.T) {
 func TestLoginForm(t *testing.T) {
 	p := samplePage("production")
 	p.User, p.Nav, p.Title = nil, nil, "Sign in"
-	doc := parse(t, render(t, LoginPage(p, Login{Email: "ada@example.com", Next: "/audit"})))
+	doc := parse(t, render(t, LoginPage(p, Login{Email: "ada@example.com", Next: "/audit", Password: true})))
+	if n := len(byTestID(doc, "sso-button")); n != 0 {
+		t.Errorf("single sign-on offered while off")
+	}
 	form := one(t, doc, "login-form")
 	if action, _ := attr(form, "action"); action != "/login" {
 		t.Errorf("action = %q, want /login", action)
@@ -467,6 +470,17 @@ func TestLoginForm(t *testing.T) {
 	if n := len(findAll(doc, func(n *html.Node) bool { return n.Data == "nav" })); n != 0 {
 		t.Errorf("login page has a nav")
 	}
+
+	// Single sign-on only: its button, keeping next, and no password form.
+	doc = parse(t, render(t, LoginPage(p, Login{Next: "/audit?x=1", SSO: "Google"})))
+	sso := one(t, doc, "sso-button")
+	if href, _ := attr(sso, "href"); href != "/login/sso?next=%2Faudit%3Fx%3D1" || text(sso) != "Sign in with Google" {
+		t.Errorf("SSO button %q → %q", text(sso), href)
+	}
+	if n := len(byTestID(doc, "login-form")); n != 0 {
+		t.Errorf("password form shown with PASSWORD_LOGIN=false")
+	}
+	one(t, doc, "password-off")
 }
 
 func TestOverview(t *testing.T) {
@@ -622,21 +636,13 @@ func TestOperators(t *testing.T) {
 		name, _ := attr(n, "name")
 		fields[name] = n
 	}
-	for _, name := range []string{"email", "role", "password"} {
+	for _, name := range []string{"email", "role"} {
 		if fields[name] == nil {
 			t.Errorf("add form has no field %q", name)
 		}
 	}
-	if pw := fields["password"]; pw != nil {
-		if v, _ := attr(pw, "type"); v != "password" {
-			t.Errorf("password type = %q", v)
-		}
-		if v, _ := attr(pw, "autocomplete"); v != "new-password" {
-			t.Errorf("password autocomplete = %q", v)
-		}
-		if v, _ := attr(pw, "minlength"); v != "12" {
-			t.Errorf("password minlength = %q", v)
-		}
+	if fields["password"] != nil {
+		t.Error("the invite form asks the admin to choose a password")
 	}
 	if fe := one(t, doc, "form-error"); fe.Parent != add.Parent {
 		t.Error("form error is not next to the add form")

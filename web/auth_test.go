@@ -17,7 +17,8 @@ import (
 var publicRoutes = map[string]bool{
 	"GET /healthz": true, "GET /readyz": true, "GET /login": true, "POST /login": true, "GET /static/*": true,
 	"GET /login/2fa": true, "POST /login/2fa": true, "GET /password": true, "POST /password": true,
-	"POST /login/sso": true, "GET /login/sso/callback": true,
+	"GET /login/sso": true, "GET /login/sso/callback": true,
+	"POST /login/2fa/passkey/begin": true, "POST /login/2fa/passkey/finish": true,
 }
 
 // concrete turns a route pattern into a path that matches it.

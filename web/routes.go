@@ -41,9 +41,10 @@ type Route struct {
 // routes is the whole URL surface of the console, in one place.
 func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline handlers.TimelineReader) []Route {
 	health := &handlers.Health{Systems: d.Systems, Ready: d.Ready}
+	passkeys := d.Access.Passkeys
 	login := &handlers.Login{Base: base, Store: d.Sessions, Cookies: cookies, MaxAge: d.SessionMax,
-		Password: d.Access.PasswordLogin, SSOName: d.Access.SSOName}
-	stepUp := &handlers.StepUp{Base: base, Store: d.Sessions, Cookies: cookies, Window: d.Access.StepUpWindow}
+		Password: d.Access.PasswordLogin, SSOName: d.Access.SSOName, Passkeys: passkeys}
+	stepUp := &handlers.StepUp{Base: base, Store: d.Sessions, Cookies: cookies, Window: d.Access.StepUpWindow, Passkeys: passkeys}
 	if d.Access.SSO != nil {
 		stepUp.SSO = d.Access.SSO
 	}
@@ -51,7 +52,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 	single := &handlers.SSO{Base: base, Client: d.Access.SSO, Store: d.Sessions, Cookies: cookies, Login: login, StepUp: stepUp,
 		RoleClaim: d.Access.RoleClaim, RoleMap: d.Access.RoleMap}
 	security := &handlers.Security{Base: base, Store: d.Sessions, Cookies: cookies, Issuer: d.Access.TOTPIssuer,
-		SSO: d.Access.SSO != nil, Required: d.Access.Required}
+		SSO: d.Access.SSO != nil, Required: d.Access.Required, Passkeys: passkeys}
 	reset := &handlers.PasswordReset{Base: base, Store: d.Sessions}
 	overview := &handlers.Overview{Base: base, Systems: d.Systems}
 	conns := &handlers.Connections{Base: base, Sampler: d.Connections, Budget: d.Budget,
@@ -91,6 +92,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 		{Method: post, Path: "/account/recovery-codes", Role: auth.Viewer, Handler: security.RecoveryCodes, StepUp: "make new recovery codes"},
 		{Method: post, Path: "/account/password", Role: auth.Viewer, Handler: security.ChangePassword, Budget: LoginBudget},
 		{Method: post, Path: "/account/sessions/:session/end", Role: auth.Viewer, Handler: security.EndSession},
+		{Method: post, Path: "/account/passkeys/:passkey/delete", Role: auth.Viewer, Handler: security.RemovePasskey, StepUp: "remove a passkey"},
 		{Method: get, Path: "/reauth", Role: auth.Viewer, Handler: stepUp.Form, Unenrolled: true},
 		{Method: post, Path: "/reauth", Role: auth.Viewer, Handler: stepUp.Submit, Budget: LoginBudget, Unenrolled: true},
 		{Method: get, Path: "/", Role: auth.Viewer, NavKey: "overview", NavLabel: "Overview", Handler: overview.Show},
@@ -137,9 +139,35 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 	}
 	if d.Access.SSO != nil {
 		rs = append(rs,
-			Route{Method: post, Path: "/login/sso", Public: true, Handler: single.Start},
+			// Links, not forms: the console's CSP lets forms post to itself
+			// only, and a browser applies that to the redirect that follows.
+			Route{Method: get, Path: "/login/sso", Public: true, Handler: single.Start},
 			Route{Method: get, Path: "/login/sso/callback", Public: true, Handler: single.Callback, Budget: LoginBudget},
-			Route{Method: post, Path: "/reauth/sso", Role: auth.Viewer, Handler: single.StartStepUp, Unenrolled: true})
+			Route{Method: get, Path: "/reauth/sso", Role: auth.Viewer, Handler: single.StartStepUp, Unenrolled: true})
+	}
+	if passkeys != nil {
+		rs = append(rs, passkeyRoutes(login, security, stepUp)...)
 	}
 	return rs
+}
+
+// passkeyRoutes are the routes of passkeys, there only when the console
+// knows its public URL. The JSON endpoints are posted by
+// static/js/passkey.js with fetch (same-origin, so they pass the
+// cross-origin protection). Adding a passkey needs a fresh sign-in: the
+// form's route asks for a step-up, and its JSON endpoints refuse a stale
+// session with 403 so that the script posts the form instead. The
+// sign-in's are authorised by the challenge cookie, the step-up's check
+// the password before a passkey.
+func passkeyRoutes(login *handlers.Login, security *handlers.Security, stepUp *handlers.StepUp) []Route {
+	post := http.MethodPost
+	return []Route{
+		{Method: post, Path: "/login/2fa/passkey/begin", Public: true, Handler: login.PasskeyBegin},
+		{Method: post, Path: "/login/2fa/passkey/finish", Public: true, Handler: login.PasskeyFinish},
+		{Method: post, Path: "/account/passkeys", Role: auth.Viewer, Handler: security.AddPasskey, Unenrolled: true, StepUp: "add a passkey"},
+		{Method: post, Path: "/account/passkeys/begin", Role: auth.Viewer, Handler: security.BeginPasskey, Unenrolled: true},
+		{Method: post, Path: "/account/passkeys/finish", Role: auth.Viewer, Handler: security.FinishPasskey, Unenrolled: true},
+		{Method: post, Path: "/reauth/passkey/begin", Role: auth.Viewer, Handler: stepUp.PasskeyBegin, Budget: LoginBudget, Unenrolled: true},
+		{Method: post, Path: "/reauth/passkey/finish", Role: auth.Viewer, Handler: stepUp.PasskeyFinish, Unenrolled: true},
+	}
 }

@@ -58,6 +58,10 @@ type Access struct {
 	// action; TOTPIssuer names the console in authenticator apps.
 	StepUpWindow time.Duration
 	TOTPIssuer   string
+	// Passkeys is the console as a WebAuthn relying party, built from its
+	// public URL (nil: passkeys are off; those registered still list and
+	// can be removed).
+	Passkeys *auth.Passkeys
 }
 
 // Deps is everything the server needs.

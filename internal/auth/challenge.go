@@ -74,7 +74,7 @@ func (s *Store) Challenge(ctx context.Context, token string) (Account, string, e
 // AnswerChallenge checks code as the second factor owed by the challenge
 // for token. On success it uses up the challenge (it answers once),
 // records the sign-in on the operator (last_login_at, and
-// last_login_method "password+totp" or "password+recovery") and returns
+// last_login_method "password + totp" or "password + recovery") and returns
 // the operator, next and the method that accepted the code. A wrong or
 // reused code fails with ErrBadCode or ErrCodeReused and counts against
 // the challenge; after MaxChallengeFailures of them, and for a dead
@@ -96,7 +96,18 @@ func (s *Store) AnswerChallenge(ctx context.Context, token, code string) (acct A
 		s.refundAnswer(ctx, h)
 		return Account{}, "", "", err
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	if err := s.completeChallenge(ctx, h, acct.ID, method); err != nil {
+		return Account{}, "", "", err
+	}
+	return acct, next, method, nil
+}
+
+// completeChallenge uses up the challenge with token hash h, answered by
+// method, giving back the attempt reserved for the answer, and records
+// the sign-in on operator id. It fails with ErrNoChallenge when a
+// concurrent answer won.
+func (s *Store) completeChallenge(ctx context.Context, h []byte, id int64, method string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE ops.login_challenges SET used_at = now(), failures = failures - 1
 			WHERE token_hash = $1 AND used_at IS NULL`, h)
 		if err != nil {
@@ -106,16 +117,13 @@ func (s *Store) AnswerChallenge(ctx context.Context, token, code string) (acct A
 			return ErrNoChallenge // a concurrent answer won
 		}
 		_, err = tx.Exec(ctx, `UPDATE ops.operators SET last_login_at = now(), last_login_method = $2 WHERE id = $1`,
-			acct.ID, "password+"+method)
+			id, SignIn{Method: MethodPassword, SecondFactor: method}.String())
 		return err
 	})
-	if errors.Is(err, ErrNoChallenge) {
-		return Account{}, "", "", err
+	if err != nil && !errors.Is(err, ErrNoChallenge) {
+		return fmt.Errorf("auth: answer challenge: %w", err)
 	}
-	if err != nil {
-		return Account{}, "", "", fmt.Errorf("auth: answer challenge: %w", err)
-	}
-	return acct, next, method, nil
+	return err
 }
 
 // reserveAnswer counts an attempt against the live challenge with token
@@ -146,16 +154,6 @@ func (s *Store) refundAnswer(ctx context.Context, h []byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_, _ = s.pool.Exec(ctx, `UPDATE ops.login_challenges SET failures = failures - 1 WHERE token_hash = $1 AND failures > 0`, h)
-}
-
-// PruneChallenges deletes challenges that were answered or expired more
-// than keep ago.
-func (s *Store) PruneChallenges(ctx context.Context, keep time.Duration) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM ops.login_challenges WHERE COALESCE(used_at, expires_at) < now() - $1::interval`, keep.String())
-	if err != nil {
-		return fmt.Errorf("auth: prune challenges: %w", err)
-	}
-	return nil
 }
 
 // extraRow scans a row's trailing columns into extra after the columns

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/testenv"
@@ -40,7 +41,7 @@ func TestChallengeAnswersOnce(t *testing.T) {
 	var lastMethod string
 	var signedIn bool
 	if err := pool.QueryRow(ctx, `SELECT last_login_method, last_login_at IS NOT NULL FROM ops.operators WHERE id = $1`, a.ID).
-		Scan(&lastMethod, &signedIn); err != nil || lastMethod != "password+totp" || !signedIn {
+		Scan(&lastMethod, &signedIn); err != nil || lastMethod != "password + totp" || !signedIn {
 		t.Errorf("last login: %q, %v, %v", lastMethod, signedIn, err)
 	}
 	// Answered: no second use, even with another valid code.
@@ -55,7 +56,7 @@ func TestChallengeAnswersOnce(t *testing.T) {
 	if _, _, method, err := s.AnswerChallenge(ctx, token2, codes[0]); err != nil || method != "recovery" {
 		t.Fatalf("recovery code: %q, %v", method, err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT last_login_method FROM ops.operators WHERE id = $1`, a.ID).Scan(&lastMethod); err != nil || lastMethod != "password+recovery" {
+	if err := pool.QueryRow(ctx, `SELECT last_login_method FROM ops.operators WHERE id = $1`, a.ID).Scan(&lastMethod); err != nil || lastMethod != "password + recovery" {
 		t.Errorf("last login method %q, %v", lastMethod, err)
 	}
 	for _, tok := range []string{"", "unknown", string(make([]byte, 200))} {
@@ -149,7 +150,7 @@ func TestChallengeExpiresAndPrunes(t *testing.T) {
 	move(1)
 	old, _ := s.StartChallenge(ctx, a.ID, "/", "10.0.0.1")
 	live, _ := s.StartChallenge(ctx, a.ID, "/", "10.0.0.1")
-	if _, err := pool.Exec(ctx, `UPDATE ops.login_challenges SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, tokenHash(old)); err != nil {
+	if _, err := pool.Exec(ctx, `UPDATE ops.login_challenges SET expires_at = now() - interval '2 hours' WHERE token_hash = $1`, tokenHash(old)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Challenge(ctx, old); !errors.Is(err, auth.ErrNoChallenge) {
@@ -158,7 +159,7 @@ func TestChallengeExpiresAndPrunes(t *testing.T) {
 	if _, _, _, err := s.AnswerChallenge(ctx, old, codeAt(t, secret, 1)); !errors.Is(err, auth.ErrNoChallenge) {
 		t.Errorf("answer to an expired challenge: %v", err)
 	}
-	if err := s.PruneChallenges(ctx, 0); err != nil {
+	if err := s.Prune(ctx, 7*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	var n int

@@ -76,16 +76,24 @@ func (s *Store) Draft(ctx context.Context, token, id string) (Draft, error) {
 	return d, nil
 }
 
-// pruneAccess deletes kept forms, password links, SSO sign-ins in flight
-// and sign-in challenges that expired more than keep ago.
-func (s *Store) pruneAccess(ctx context.Context, keep time.Duration) error {
+// accessKeep is how long what sign-in and step-up keep for minutes (SSO
+// flows, challenges, ceremonies, kept forms, password links) stays after
+// it was used or expired: long enough to tell a replay from an unknown
+// value, short enough that a flood of started sign-ins cannot pile up.
+const accessKeep = time.Hour
+
+// pruneAccess deletes kept forms, password links, SSO sign-ins in flight,
+// sign-in challenges and passkey ceremonies used or expired more than
+// accessKeep ago.
+func (s *Store) pruneAccess(ctx context.Context) error {
 	for _, q := range []string{
 		`DELETE FROM ops.step_up_drafts WHERE expires_at < now() - $1::interval`,
-		`DELETE FROM ops.password_resets WHERE expires_at < now() - $1::interval`,
-		`DELETE FROM ops.oidc_logins WHERE expires_at < now() - $1::interval`,
-		`DELETE FROM ops.login_challenges WHERE expires_at < now() - $1::interval`,
+		`DELETE FROM ops.password_resets WHERE COALESCE(used_at, expires_at) < now() - $1::interval`,
+		`DELETE FROM ops.oidc_logins WHERE COALESCE(used_at, expires_at) < now() - $1::interval`,
+		`DELETE FROM ops.login_challenges WHERE COALESCE(used_at, expires_at) < now() - $1::interval`,
+		`DELETE FROM ops.webauthn_ceremonies WHERE COALESCE(used_at, expires_at) < now() - $1::interval`,
 	} {
-		if _, err := s.pool.Exec(ctx, q, keep.String()); err != nil {
+		if _, err := s.pool.Exec(ctx, q, accessKeep.String()); err != nil {
 			return fmt.Errorf("auth: prune: %w", err)
 		}
 	}

@@ -179,8 +179,8 @@ func (s *Store) EndSessions(ctx context.Context, id int64) (int64, error) {
 }
 
 // Prune deletes sessions, login attempts, kept forms, password links,
-// SSO sign-ins in flight and sign-in challenges that ended or expired
-// more than keep ago.
+// SSO sign-ins in flight, sign-in challenges and passkey ceremonies that
+// ended or expired more than keep ago.
 func (s *Store) Prune(ctx context.Context, keep time.Duration) error {
 	_, err := s.pool.Exec(ctx, `
 		DELETE FROM ops.sessions WHERE COALESCE(ended_at, expires_at) < now() - $1::interval;
@@ -195,5 +195,5 @@ func (s *Store) Prune(ctx context.Context, keep time.Duration) error {
 		AND COALESCE(last_failure_at, window_start) < now() - $1::interval`, ThrottleWindow.String()); err != nil {
 		return fmt.Errorf("auth: prune login throttles: %w", err)
 	}
-	return s.pruneAccess(ctx, keep)
+	return s.pruneAccess(ctx)
 }

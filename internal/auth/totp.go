@@ -265,7 +265,8 @@ func (s *Store) SecondFactor(ctx context.Context, id int64) (SecondFactor, error
 }
 
 // ResetSecondFactor removes every second factor of operator id: the TOTP
-// secret (enabled or pending), recovery codes and passkeys. The last
+// secret (enabled or pending), recovery codes and passkeys (and passkey
+// ceremonies in flight). The last
 // accepted TOTP step is kept, so time steps only move forward. It fails
 // with ErrNotFound for an unknown id.
 func (s *Store) ResetSecondFactor(ctx context.Context, id int64) error {
@@ -280,7 +281,10 @@ func (s *Store) ResetSecondFactor(ctx context.Context, id int64) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM ops.recovery_codes WHERE operator_id = $1`, id); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM ops.passkeys WHERE operator_id = $1`, id)
+		if _, err := tx.Exec(ctx, `DELETE FROM ops.passkeys WHERE operator_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM ops.webauthn_ceremonies WHERE operator_id = $1`, id)
 		return err
 	})
 	return wrapFactor("reset second factor", err)

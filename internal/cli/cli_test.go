@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/atum/ops-console/internal/config"
+	"github.com/atum/ops-console/internal/devidp"
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/faultproxy"
 	"github.com/atum/ops-console/internal/flydouble"
@@ -356,7 +357,7 @@ func TestDemoRunsTwice(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		for _, want := range []string{"http://127.0.0.1:" + port, "admin@demo.local", "viewer@demo.local", "20100 users"} {
+		for _, want := range []string{"http://localhost:" + port, "admin@demo.local", "viewer@demo.local", "20100 users", "Sign in with demo SSO"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("run %d: demo output lacks %q:\n%s", run, want, out)
 			}
@@ -371,6 +372,9 @@ func TestDemoRunsTwice(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(string(page), "DEMO DATA") || !strings.Contains(string(page), `data-testid="tile-redis"`) {
 			t.Fatalf("run %d: overview after demo login: %d\n%s", run, resp.StatusCode, page)
+		}
+		if run == 1 {
+			demoSSO(t, "http://localhost:"+port)
 		}
 		cancel()
 		select {
@@ -393,5 +397,39 @@ func TestDemoRefusesProduction(t *testing.T) {
 	cfg := &config.Config{Environment: config.Production, DatabaseURL: "postgres://x@127.0.0.1:1/x"}
 	if err := prepareDemo(context.Background(), cfg, Env{}); err == nil {
 		t.Fatal("prepareDemo ran outside demo mode")
+	}
+}
+
+// demoSSO signs in through the demo's own OpenID provider, as the
+// on-call engineer its groups claim admits as an operator.
+func demoSSO(t *testing.T, base string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(base + "/login/sso?next=%2Ffleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	q, _, err := devidp.NewAgent(base+"/login/sso/callback").SignIn(context.Background(), resp.Header.Get("Location"), "u-oncall")
+	if err != nil {
+		t.Fatalf("demo SSO at the provider: %v", err)
+	}
+	resp, err = c.Get(base + "/login/sso/callback?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/fleet" {
+		t.Fatalf("demo SSO callback: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = c.Get(base + "/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "oncall@demo.local") || !strings.Contains(string(page), `data-testid="user-role">operator<`) {
+		t.Fatalf("after demo SSO /fleet: %d", resp.StatusCode)
 	}
 }

@@ -86,6 +86,11 @@ func demo(ctx context.Context, env Env) error {
 		return err
 	}
 	defer receiver.close()
+	idp, err := startDemoIdP(port)
+	if err != nil {
+		return err
+	}
+	defer idp.Close()
 	vars := map[string]string{
 		"ENVIRONMENT": config.Demo, "DATABASE_URL": st.PostgresURL(), "REDIS_URL": st.RedisURL(),
 		"PGBOUNCER_ADMIN_URL": st.PgBouncerAdminURL(), "HOST": "127.0.0.1", "PORT": port,
@@ -100,7 +105,12 @@ func demo(ctx context.Context, env Env) error {
 		"METRICS_ADDR":               cmp.Or(env.Getenv("METRICS_ADDR"), "127.0.0.1:9091"),
 		"ALERT_WEBHOOK_URL":          receiver.url + "/hook",
 		"ALERT_WEBHOOK_SECRET":       receiver.secret,
-		"CONSOLE_URL":                "http://127.0.0.1:" + port,
+		"CONSOLE_URL":                "http://localhost:" + port, // a name, not an IP: passkeys need one
+		// "Sign in with demo SSO" uses the local OpenID provider.
+		"OIDC_ISSUER": idp.Issuer(), "OIDC_CLIENT_ID": demoOIDCClient, "OIDC_CLIENT_SECRET": demoOIDCSecret,
+		"OIDC_ALLOWED_DOMAINS": "demo.local", "OIDC_ROLE_CLAIM": "groups", "OIDC_ROLE_MAP": "demo-oncall=operator,demo-staff=viewer",
+		"OIDC_PROVIDER_NAME": "demo SSO",
+		"STEP_UP_WINDOW":     env.Getenv("STEP_UP_WINDOW"), "MFA_REQUIRED_ROLES": env.Getenv("MFA_REQUIRED_ROLES"),
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
 	if err != nil {
@@ -146,12 +156,16 @@ func demo(ctx context.Context, env Env) error {
 		return err
 	}
 	defer deliveries.Stop()
-	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://127.0.0.1:%s\n", port)
+	fmt.Fprintf(env.Stdout, "\nATUM Ops Console (DEMO DATA) on http://localhost:%s (open it by this name: single sign-on and passkeys are bound to it)\n", port)
 	fmt.Fprintf(env.Stdout, "Prometheus metrics on http://%s/metrics\n", cfg.MetricsAddr)
 	fmt.Fprintf(env.Stdout, "alert notifications (signed webhook) received on %s/\n", receiver.url)
 	fmt.Fprintln(env.Stdout, "sign in with password \"demo\" as one of:")
 	for _, o := range demoOperators {
 		fmt.Fprintf(env.Stdout, "  %-22s %s\n", o.email, o.role)
+	}
+	fmt.Fprintf(env.Stdout, "or \"Sign in with demo SSO\" (a local OpenID provider on %s) as one of them, or as:\n", idp.Issuer())
+	for _, u := range demoIdPExtras {
+		fmt.Fprintf(env.Stdout, "  %-22s %s\n", u.user.Email, u.note)
 	}
 	fmt.Fprintln(env.Stdout, "press Ctrl-C to stop")
 	err = serve(ctx, cfg, env, serveOptions{})

@@ -156,7 +156,9 @@ func (a *app) maintain(ctx context.Context) {
 }
 
 // access is how operators sign in: passwords, single sign-on when
-// configured, the roles that need a second factor, and the step-up window.
+// configured, passkeys when the console knows its public URL
+// (CONSOLE_URL), the roles that need a second factor, and the step-up
+// window.
 func (a *app) access() web.Access {
 	ac := a.cfg.Access
 	w := web.Access{PasswordLogin: ac.PasswordLogin, StepUpWindow: ac.StepUpWindow,
@@ -166,6 +168,14 @@ func (a *app) access() web.Access {
 		w.SSO = sso.New(sso.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
 			AllowedDomains: o.AllowedDomains, RoleClaim: o.RoleClaim, RoleMap: o.RoleMap}, a.pool)
 		w.SSOName, w.RoleClaim, w.RoleMap = o.Name, o.RoleClaim, o.RoleMap
+	}
+	if u := a.cfg.Notify.ConsoleURL; u != "" {
+		pk, err := auth.NewPasskeys(u)
+		if err != nil {
+			a.log.Warn("passkeys are off", "error", err)
+		} else {
+			w.Passkeys = pk
+		}
 	}
 	return w
 }

@@ -26,7 +26,7 @@ var loginTemplate = template.Must(template.New("login").Funcs(template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
 }).Parse(`<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>Development identity provider: sign in</title></head>
+<head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Development identity provider: sign in</title></head>
 <body>
 <main id="devidp-login">
 <h1>Development identity provider</h1>

@@ -136,15 +136,6 @@ func (c *Client) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Prune deletes flows used or expired more than keep ago.
-func (c *Client) Prune(ctx context.Context, keep time.Duration) error {
-	_, err := c.pool.Exec(ctx, `DELETE FROM ops.oidc_logins WHERE COALESCE(used_at, expires_at) < now() - $1::interval`, keep.String())
-	if err != nil {
-		return fmt.Errorf("sso: prune flows: %w", err)
-	}
-	return nil
-}
-
 // emailDomainAllowed reports whether email's domain is one of the allowed
 // domains, or any domain when none is configured.
 func (c *Client) emailDomainAllowed(email string) bool {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -69,13 +70,7 @@ func (h *StepUp) Ask(c echo.Context, label string) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "the form could not be read")
 	}
 	d := auth.Draft{Action: c.Request().URL.Path, ReturnTo: h.returnTo(c), Label: label}
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range form {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(form)) {
 		if slices.Contains(notKept, name) {
 			continue
 		}

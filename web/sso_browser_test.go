@@ -49,7 +49,8 @@ func TestBrowserSSOCodeFlow(t *testing.T) {
 
 // The step-up round trip in Chromium: a switch flipped from a session
 // signed in too long ago asks for the password, then returns to the
-// Switches page with the reason as typed, and sending it flips the switch.
+// Switches page with its form filled as typed, and sending it flips the
+// switch.
 func TestBrowserStepUpKeepsTheFormsValues(t *testing.T) {
 	h := newHarness(t)
 	if _, err := h.store.CreateOperator(context.Background(), "ops@atum.io", auth.Operator, password, false); err != nil {
@@ -77,8 +78,15 @@ func TestBrowserStepUpKeepsTheFormsValues(t *testing.T) {
 	if !strings.Contains(loc, "/switches?") || !strings.Contains(kept, reason) || !strings.Contains(kept, "SUSPEND_REDIS") {
 		t.Fatalf("back at %s, kept form %q", loc, kept)
 	}
+	// The page's own form is filled again too, as typed.
+	refilled, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[
+		document.querySelector('[data-testid="toggle-form"] textarea[name="reason"]').value,
+		document.querySelector('[data-testid="toggle-form"] input[name="confirm"]').value]`))
+	if err != nil || len(refilled) != 2 || refilled[0] != reason || refilled[1] != "SUSPEND_REDIS" {
+		t.Fatalf("the switch form after the step-up holds %q (%v)", refilled, err)
+	}
 	run(t, ctx,
-		chromedp.Click(`[data-testid="kept-form-submit"]`),
+		chromedp.Click(`[data-testid="toggle-submit"]`),
 		chromedp.WaitNotPresent(`[data-testid="kept-form"]`),
 	)
 	sw, _ := h.switches.Get(context.Background(), "SUSPEND_REDIS")

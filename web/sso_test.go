@@ -3,14 +3,19 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/atum/ops-console/handlers"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devidp"
+	"github.com/atum/ops-console/internal/sso"
+	"github.com/atum/ops-console/web"
 )
 
 // reasons lists the reasons of the failed sign-ins audited, newest first.
@@ -197,5 +202,62 @@ func (h *harness) staleSessions(t *testing.T) {
 	t.Helper()
 	if _, err := h.pool.Exec(context.Background(), `UPDATE ops.sessions SET authenticated_at = now() - interval '1 hour'`); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An identity provider that accepts connections and never answers
+// degrades single sign-on only: the button answers 503 naming it within
+// the page's budget, and password sign-in works meanwhile.
+func TestSSOProviderHangingStaysWithinBudget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // accepted, never answered
+		}
+	}()
+	late := &lateSSO{}
+	h := newHarness(t, func(d *web.Deps) { d.Access.SSO, d.Access.SSOName = late, "Hung IdP" })
+	late.c = sso.New(sso.Config{Issuer: "http://" + ln.Addr().String(), ClientID: "c", ClientSecret: "s",
+		RedirectURL: h.ts.URL + "/login/sso/callback"}, h.pool)
+	start := time.Now()
+	resp := h.get(h.client(), "/login/sso")
+	took := time.Since(start)
+	if b := body(resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(b, "identity provider") || took > 1500*time.Millisecond {
+		t.Fatalf("SSO with a hung provider: %d after %s", resp.StatusCode, took)
+	}
+	if op := h.operator("op@atum.io", auth.Operator); h.get(op, "/").StatusCode != http.StatusOK {
+		t.Fatal("password sign-in failed while the provider hangs")
+	}
+}
+
+// Starting single sign-on writes a row, so one address may start only so
+// many a minute.
+func TestSSOStartsAreLimitedPerAddress(t *testing.T) {
+	s := newSSOHarness(t)
+	c := s.client()
+	for i := range handlers.MaxSSOStartsPerMinute {
+		if resp := s.get(c, "/login/sso"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("start %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := s.get(c, "/login/sso")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("start %d from one address: %d, want 429 with Retry-After", handlers.MaxSSOStartsPerMinute+1, resp.StatusCode)
+	}
+	if resp := s.get(s.clientFrom("127.0.0.7"), "/login/sso"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another address is limited too: %d", resp.StatusCode)
+	}
+	var n int
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM ops.oidc_logins`).Scan(&n); err != nil || n != handlers.MaxSSOStartsPerMinute+1 {
+		t.Fatalf("%d flows stored (%v)", n, err)
 	}
 }

@@ -2,11 +2,10 @@ package auth
 
 import (
 	"context"
+	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -162,11 +161,9 @@ func (s *Store) PendingTOTP(ctx context.Context, id int64, issuer string) (*otp.
 	if err != nil {
 		return nil, fmt.Errorf("auth: pending totp: %w", err)
 	}
-	issuer = strings.Join(strings.Fields(strings.ReplaceAll(issuer, ":", " ")), " ")
-	if issuer == "" {
-		issuer = DefaultTOTPIssuer
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil {
+		return nil, fmt.Errorf("auth: pending totp: %w", err)
 	}
-	v := url.Values{"secret": {secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
-	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + email, RawQuery: v.Encode()}
-	return otp.NewKeyFromURL(u.String())
+	return totpKey(issuer, email, raw)
 }

@@ -188,7 +188,7 @@ func (h *Login) SecondFactorSubmit(c echo.Context) error {
 		h.auditRefusal(c, "second_factor_challenge_gone")
 		return h.expired(c)
 	}
-	if msg, reason, ok := codeRefusal(err); ok {
+	if status, msg, reason, ok := codeRefusal(c, err); ok {
 		who, _, cerr := h.Store.Challenge(ctx, token)
 		if cerr != nil {
 			who = acct
@@ -199,7 +199,7 @@ func (h *Login) SecondFactorSubmit(c echo.Context) error {
 			h.Cookies.ClearChallenge(c)
 			return h.expired(c)
 		}
-		return h.secondFactorPage(c, http.StatusUnauthorized, who, msg)
+		return h.secondFactorPage(c, status, who, msg)
 	}
 	if err != nil {
 		return Unavailable("the console's database", err)

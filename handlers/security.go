@@ -181,23 +181,14 @@ func (h *Security) ChangePassword(c echo.Context) error {
 	if err := auth.CheckNewPassword(next); err != nil {
 		return fail(http.StatusBadRequest, capitalize(err.Error())+".", "weak")
 	}
-	if len(current) > 1024 {
-		current = ""
-	}
-	_, err := h.Store.Authenticate(ctx, s.Account.Email, current, c.RealIP())
-	var throttled *auth.ThrottledError
-	var busy *auth.BusyError
-	switch {
-	case errors.As(err, &throttled):
-		retryAfter(c, throttled.RetryAfter)
-		return fail(http.StatusTooManyRequests, capitalize(throttled.Error())+".", "throttled_by_"+throttled.Scope)
-	case errors.As(err, &busy):
-		retryAfter(c, busy.RetryAfter)
-		return fail(http.StatusServiceUnavailable, capitalize(busy.Error())+".", "busy")
-	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
-		return fail(http.StatusUnauthorized, "Your current password is not right.", "bad_credentials")
-	case err != nil:
-		return Unavailable("the console's database", err)
+	if r, err := checkOwnPassword(c, h.Store, current); r != nil || err != nil {
+		if r != nil {
+			if r.reason == "bad_credentials" {
+				r.msg = "Your current password is not right."
+			}
+			return fail(r.status, r.msg, r.reason)
+		}
+		return err
 	}
 	ended, err := h.Store.ChangePassword(ctx, s.Account.ID, next, h.Cookies.Token(c))
 	if err != nil {

@@ -163,8 +163,8 @@ func (h *StepUp) Submit(c echo.Context) error {
 	switch {
 	case sf.TOTP || sf.RecoveryLeft > 0:
 		if factor, err = h.Store.VerifySecondFactor(ctx, s.Account.ID, code); err != nil {
-			if msg, reason, ok := codeRefusal(err); ok {
-				return fail(http.StatusUnauthorized, msg, reason)
+			if status, msg, reason, ok := codeRefusal(c, err); ok {
+				return fail(status, msg, reason)
 			}
 			return err
 		}
@@ -180,9 +180,9 @@ func (h *StepUp) Submit(c echo.Context) error {
 // that this console cannot check it.
 const passkeysOffHere = "Your passkeys cannot be used here: this console's public URL (CONSOLE_URL) is not configured. An admin can reset your second factor."
 
-// stepUpRefusal is a password refused at a step-up: the status, what to
-// show and the audit reason.
-type stepUpRefusal struct {
+// passwordRefusal is the signed-in operator's password refused: the
+// status, what to show and the audit reason.
+type passwordRefusal struct {
 	status      int
 	msg, reason string
 }
@@ -190,22 +190,30 @@ type stepUpRefusal struct {
 // checkPassword checks the signed-in operator's password, throttled like
 // a sign-in. A wrong, throttled or malformed password comes back as a
 // refusal; other errors as they are.
-func (h *StepUp) checkPassword(c echo.Context, password string) (*stepUpRefusal, error) {
+func (h *StepUp) checkPassword(c echo.Context, password string) (*passwordRefusal, error) {
+	return checkOwnPassword(c, h.Store, password)
+}
+
+// checkOwnPassword checks the signed-in operator's password with store
+// (a step-up, a password change), throttled and gated like a sign-in.
+func checkOwnPassword(c echo.Context, store interface {
+	Authenticate(ctx context.Context, email, password, clientIP string) (auth.Account, error)
+}, password string) (*passwordRefusal, error) {
 	if password == "" || len(password) > 1024 {
-		return &stepUpRefusal{http.StatusBadRequest, "Enter your password.", "malformed"}, nil
+		return &passwordRefusal{http.StatusBadRequest, "Enter your password.", "malformed"}, nil
 	}
-	_, err := h.Store.Authenticate(c.Request().Context(), CurrentSession(c).Account.Email, password, c.RealIP())
+	_, err := store.Authenticate(c.Request().Context(), CurrentSession(c).Account.Email, password, c.RealIP())
 	var throttled *auth.ThrottledError
 	var busy *auth.BusyError
 	switch {
 	case errors.As(err, &throttled):
 		retryAfter(c, throttled.RetryAfter)
-		return &stepUpRefusal{http.StatusTooManyRequests, capitalize(throttled.Error()) + ".", "throttled_by_" + throttled.Scope}, nil
+		return &passwordRefusal{http.StatusTooManyRequests, capitalize(throttled.Error()) + ".", "throttled_by_" + throttled.Scope}, nil
 	case errors.As(err, &busy):
 		retryAfter(c, busy.RetryAfter)
-		return &stepUpRefusal{http.StatusServiceUnavailable, capitalize(busy.Error()) + ".", "busy"}, nil
+		return &passwordRefusal{http.StatusServiceUnavailable, capitalize(busy.Error()) + ".", "busy"}, nil
 	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled), errors.Is(err, auth.ErrDemoInProd):
-		return &stepUpRefusal{http.StatusUnauthorized, "Wrong password.", reasonCode(err)}, nil
+		return &passwordRefusal{http.StatusUnauthorized, "Wrong password.", reasonCode(err)}, nil
 	case err != nil:
 		return nil, Unavailable("the console's database", err)
 	}
@@ -243,16 +251,22 @@ func withResume(page, id string) string {
 	return u.RequestURI()
 }
 
-// codeRefusal is what a person is told, and the audit log keeps, about a
-// second-factor code refused; ok is false for other errors.
-func codeRefusal(err error) (msg, reason string, ok bool) {
+// codeRefusal is what a person is told (with the status), and the audit
+// log keeps, about a second-factor code refused; ok is false for other
+// errors. Too many wrong codes for the account answer 429 with
+// Retry-After.
+func codeRefusal(c echo.Context, err error) (status int, msg, reason string, ok bool) {
+	var throttled *auth.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		retryAfter(c, throttled.RetryAfter)
+		return http.StatusTooManyRequests, capitalize(throttled.Error()) + ".", "second_factor_locked", true
 	case errors.Is(err, auth.ErrCodeReused):
-		return capitalize(err.Error()) + ".", "second_factor_reused", true
+		return http.StatusUnauthorized, capitalize(err.Error()) + ".", "second_factor_reused", true
 	case errors.Is(err, auth.ErrBadCode), errors.Is(err, auth.ErrNoSecondFactor):
-		return "That code is not right.", "second_factor_wrong", true
+		return http.StatusUnauthorized, "That code is not right.", "second_factor_wrong", true
 	}
-	return "", "", false
+	return 0, "", "", false
 }
 
 // KeptForm is the form kept as id for the signed-in session, as the page

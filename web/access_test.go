@@ -259,3 +259,30 @@ func TestPasswordChangeAndFactorReset(t *testing.T) {
 		t.Fatalf("reset audit: %+v", ev)
 	}
 }
+
+// A person who has the password cannot guess codes without end by
+// starting the sign-in again: after auth.MaxFactorFailures wrong codes
+// the account's codes are refused (429) until the window passes.
+func TestWrongCodesAcrossSignInsLockTheAccount(t *testing.T) {
+	h := newHarness(t)
+	op := h.operator("op@atum.io", auth.Operator)
+	secret, _ := enrolTOTP(t, h, op)
+	wrong := 0
+	for wrong < auth.MaxFactorFailures {
+		c := h.client()
+		signInWithCode(t, h, c, "op@atum.io", "000000").Body.Close()
+		wrong++
+		for i := 1; i < auth.MaxChallengeFailures && wrong < auth.MaxFactorFailures; i++ {
+			h.post(c, "/login/2fa", url.Values{"code": {"000000"}}).Body.Close()
+			wrong++
+		}
+	}
+	code, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	resp := signInWithCode(t, h, h.client(), "op@atum.io", code)
+	if b := body(resp); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(b, "many wrong codes for this account") {
+		t.Fatalf("the right code after %d wrong ones: %d", wrong, resp.StatusCode)
+	}
+	if got := h.reasons(); got[0] != "second_factor_locked" {
+		t.Fatalf("audited %v", got)
+	}
+}

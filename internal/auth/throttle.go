@@ -39,6 +39,9 @@ const (
 	ScopeAddress        = "address"
 	ScopeAccountAddress = "account_address"
 	ScopeAccount        = "account"
+	// ScopeSecondFactor counts wrong second-factor codes per operator
+	// (MaxFactorFailures per ThrottleWindow).
+	ScopeSecondFactor = "second_factor"
 )
 
 // ThrottledError says a sign-in was refused without checking the password.
@@ -56,6 +59,8 @@ func (e *ThrottledError) Error() string {
 		return "too many failed sign-ins from your address: try again " + wait
 	case ScopeAccountAddress:
 		return "too many failed sign-ins for this account from your address: try again " + wait
+	case ScopeSecondFactor:
+		return "too many wrong codes for this account: try again " + wait
 	default:
 		return "this account had many failed sign-ins from elsewhere, so attempts are slowed down: try again " + wait
 	}

@@ -151,9 +151,69 @@ func (s *Store) ConfirmTOTP(ctx context.Context, id int64, code string) ([]strin
 // once even under concurrent requests. Anything else is tried as an unused
 // recovery code, which it then uses up. It fails with ErrBadCode,
 // ErrCodeReused, ErrNoSecondFactor (no TOTP enabled and no recovery codes
-// left) or ErrNotFound. Whether the operator may sign in at all is the
-// caller's business.
+// left) or ErrNotFound. Every wrong code counts against the operator's
+// MaxFactorFailures per ThrottleWindow, and a right one clears the count;
+// beyond them it fails with a *ThrottledError (ScopeSecondFactor) without
+// checking the code. Whether the operator may sign in at all is the caller's business.
 func (s *Store) VerifySecondFactor(ctx context.Context, id int64, code string) (method string, err error) {
+	if err := s.reserveFactorAttempt(ctx, id); err != nil {
+		return "", err
+	}
+	method, err = s.verifyFactor(ctx, id, code)
+	if !errors.Is(err, ErrBadCode) {
+		// A right code clears the count; a reused one was right once (a
+		// slip or a replay, not a guess) and, like any other failure, is
+		// given back.
+		s.settleFactorAttempt(ctx, id, err == nil)
+	}
+	return method, err
+}
+
+// MaxFactorFailures is how many wrong second-factor codes an operator may
+// give per ThrottleWindow, across sign-ins and step-ups.
+const MaxFactorFailures = 10
+
+// reserveFactorAttempt counts an attempt as a failure before the code is
+// checked, in one statement, so that concurrent guesses cannot all pass
+// the limit; it refuses the attempt once the window holds
+// MaxFactorFailures.
+func (s *Store) reserveFactorAttempt(ctx context.Context, id int64) error {
+	var n int
+	var since time.Time
+	err := s.pool.QueryRow(ctx, `
+		UPDATE ops.operators SET
+			factor_failures = CASE WHEN factor_failures_since IS NULL OR factor_failures_since < now() - $2::interval
+				THEN 1 ELSE factor_failures + 1 END,
+			factor_failures_since = CASE WHEN factor_failures_since IS NULL OR factor_failures_since < now() - $2::interval
+				THEN now() ELSE factor_failures_since END
+		WHERE id = $1 RETURNING factor_failures, factor_failures_since`, id, ThrottleWindow.String()).Scan(&n, &since)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("auth: count second factor attempt: %w", err)
+	}
+	if n > MaxFactorFailures {
+		return &ThrottledError{Scope: ScopeSecondFactor, RetryAfter: time.Until(since.Add(ThrottleWindow))}
+	}
+	return nil
+}
+
+// settleFactorAttempt clears the operator's count after a right code, or
+// gives back the attempt reserved for one that failed for another reason
+// than the code.
+func (s *Store) settleFactorAttempt(ctx context.Context, id int64, right bool) {
+	q := `UPDATE ops.operators SET factor_failures = greatest(factor_failures - 1, 0) WHERE id = $1`
+	if right {
+		q = `UPDATE ops.operators SET factor_failures = 0, factor_failures_since = NULL WHERE id = $1`
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_, _ = s.pool.Exec(ctx, q, id)
+}
+
+// verifyFactor checks code as VerifySecondFactor says, without the count.
+func (s *Store) verifyFactor(ctx context.Context, id int64, code string) (method string, err error) {
 	var secret string
 	var enabled bool
 	var last int64

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"image/png"
 	"regexp"
 	"strings"
@@ -401,5 +402,37 @@ func TestQRCode(t *testing.T) {
 	}
 	if _, err := auth.QRCode(nil); err == nil {
 		t.Error("QRCode(nil) gave no error")
+	}
+}
+
+// Wrong codes are counted per operator across challenges and step-ups:
+// beyond MaxFactorFailures in the window even the right code is refused
+// unchecked, so a person with the password cannot guess without end.
+func TestWrongCodesLockTheSecondFactor(t *testing.T) {
+	pool, _ := testenv.MigratedPool(t)
+	s := auth.NewStore(pool)
+	ctx := context.Background()
+	move := fakeClock(t)
+	a, secret, _ := enrolled(t, s, "guess@atum.io")
+	move(3)
+	for i := range auth.MaxFactorFailures {
+		if _, err := s.VerifySecondFactor(ctx, a.ID, fmt.Sprintf("%06d", i)); !errors.Is(err, auth.ErrBadCode) {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	var te *auth.ThrottledError
+	if _, err := s.VerifySecondFactor(ctx, a.ID, codeAt(t, secret, 3)); !errors.As(err, &te) || te.Scope != auth.ScopeSecondFactor || te.RetryAfter <= 0 {
+		t.Fatalf("the right code after %d wrong ones: %v", auth.MaxFactorFailures, err)
+	}
+	// The window passes: the right code works and clears the count.
+	if _, err := pool.Exec(ctx, `UPDATE ops.operators SET factor_failures_since = now() - interval '16 minutes' WHERE id = $1`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.VerifySecondFactor(ctx, a.ID, codeAt(t, secret, 3)); err != nil {
+		t.Fatalf("the right code after the window: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT factor_failures FROM ops.operators WHERE id = $1`, a.ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("count after a right code: %d (%v)", n, err)
 	}
 }

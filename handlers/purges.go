@@ -126,30 +126,13 @@ func (h *Queues) Confirm(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/queues/purges/%d", id))
 }
 
-// start runs a purge in the background and audits its outcome as actor.
+// start runs a purge in the background (the Purger audits its result as
+// actor) and, when it ends, drops the region's cached dead-letter pages.
 func (h *Queues) start(id int64, actor audit.Entry) {
+	done := h.Purger.Start(h.Background, id, actor)
 	go func() {
-		err := h.Purger.Run(h.Background, id)
-		pi, gerr := h.Purger.Get(h.Background, id)
-		if gerr == nil {
-			h.Pages.Invalidate(pi.Region)
-		}
-		if gerr != nil {
-			h.Log.Error("purge result", "purge", id, "error", gerr)
-			return
-		}
-		if pi.State == qstash.Running {
-			return // another runner has it
-		}
-		e := actor
-		e.Action, e.Result = "dlq.purge.result", audit.Success
-		e.Details = map[string]any{"state": pi.State, "deleted": pi.Deleted, "already_gone": pi.Gone, "failed": pi.Failed,
-			"api_calls": pi.APICalls, "elapsed_ms": pi.Elapsed.Milliseconds()}
-		if err != nil {
-			e.Result, e.Details["error"] = audit.Error, err.Error()
-		}
-		if aerr := h.Audit.Record(h.Background, e); aerr != nil {
-			h.Log.Error("audit purge result", "purge", id, "error", aerr)
+		if o := <-done; o.Ran {
+			h.Pages.Invalidate(o.Info.Region)
 		}
 	}()
 }
@@ -199,8 +182,11 @@ func (h *Queues) Resume(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/queues/purges/%d", id))
 }
 
-// Undo republishes a finished purge's archived messages to their original
-// destinations; a reason is required; intent and result are audited.
+// Undo republishes a finished purge's archived messages exactly as they
+// were, to their destinations and queues; a reason is required; intent
+// and result are audited. Messages QStash refuses are reported and
+// skipped; an undo that stops (rate limits, QStash unavailable) is
+// continued by undoing again, which never delivers a message twice.
 func (h *Queues) Undo(c echo.Context) error {
 	id, err := h.purgeID(c)
 	if err != nil {
@@ -214,17 +200,29 @@ func (h *Queues) Undo(c echo.Context) error {
 	if err := h.Record(c, audit.Entry{Action: "dlq.purge.undo", Target: target, Reason: reason, Result: audit.Intent}); err != nil {
 		return err
 	}
-	n, err := h.Purger.Undo(c.Request().Context(), id)
-	e := audit.Entry{Action: "dlq.purge.undo", Target: target, Reason: reason, Result: audit.Success, Details: map[string]any{"republished": n}}
-	if err != nil {
+	res, err := h.Purger.Undo(c.Request().Context(), id)
+	e := audit.Entry{Action: "dlq.purge.undo", Target: target, Reason: reason, Result: audit.Success, Details: res.Details()}
+	var stopped *qstash.UndoStopped
+	switch {
+	case errors.As(err, &stopped):
+		e.Result, e.Details["error"] = audit.Error, stopped.Reason
+	case err != nil:
 		e.Result, e.Details["error"] = audit.Error, err.Error()
+	case res.Failed > 0 || res.Uncertain > 0:
+		e.Result = audit.Failure
 	}
 	_ = h.Record(c, e)
-	if errors.Is(err, qstash.ErrWrongState) {
+	switch {
+	case errors.Is(err, qstash.ErrWrongState):
 		return h.renderPurge(c, http.StatusConflict, "Only a finished purge can be undone.")
-	}
-	if err != nil {
-		return h.renderPurge(c, http.StatusBadGateway, fmt.Sprintf("Republished %d, then QStash failed: %v. Undo again to continue.", n, err))
+	case errors.Is(err, qstash.ErrBusy):
+		return h.renderPurge(c, http.StatusConflict, "An undo of this purge is already running.")
+	case stopped != nil:
+		return h.renderPurge(c, http.StatusBadGateway, fmt.Sprintf("Undo: %s. Then it stopped: %s. Undo again to continue: nothing is delivered twice.", res, stopped.Reason))
+	case err != nil:
+		return err
+	case res.Failed > 0 || res.Uncertain > 0:
+		return h.renderPurge(c, http.StatusOK, fmt.Sprintf("Undo: %s. Undo again to retry the failed ones.", res))
 	}
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/queues/purges/%d", id))
 }

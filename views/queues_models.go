@@ -1,5 +1,28 @@
 package views
 
+import "github.com/atum/ops-console/internal/secret"
+
+// Masked replaces a secret in a header's value, a destination URL or a
+// label, on every page and for every role.
+const Masked = "[redacted]"
+
+func mask(string) string { return Masked }
+
+// ShownHeader is a header's value as any page may show it: all of it
+// masked when the name marks a secret (Authorization, Cookie, X-Api-Key,
+// also after Upstash-Forward-), else every credential in it (a bearer
+// token, a URL password, ?token=…). See secret.MaskHeader.
+func ShownHeader(name, value string) string { return secret.MaskHeader(name, value, mask) }
+
+// ShownURL is a message's destination URL as any page may show it: its
+// password, secret-named parameters and token-looking parts masked (a
+// webhook's secret often sits in its path). See secret.Mask.
+func ShownURL(u string) string { return secret.Mask("url", u, mask) }
+
+// ShownText is free text from a message (its labels) as any page may show
+// it, every credential in it masked. See secret.MaskText.
+func ShownText(s string) string { return secret.MaskText(s, mask) }
+
 // QueueRow is one QStash queue.
 type QueueRow struct {
 	Name        string
@@ -61,6 +84,12 @@ type Queues struct {
 	CanAct     bool
 	Purges     []PurgeRow
 	RateLimits string
+	// Stale, when QStash could not be read now, says that the dead
+	// letters listed are the page's last good copy and how old it is.
+	Stale string
+	// Count is the page size asked for ("" for the default), kept by the
+	// filter and retry forms.
+	Count string
 }
 
 // Header is one HTTP header.
@@ -100,6 +129,14 @@ type DLQMessage struct {
 	CallerIP        string
 	CanAct          bool
 	BackHref        string
+	// ShowContent is set for support and above, once the view is audited:
+	// header values (secrets masked) and bodies are shown. Without it
+	// the page lists header names only, and ContentNote says why.
+	ShowContent bool
+	ContentNote string
+	// Stale, when QStash could not be read now, says that this is the
+	// dead letter's last good copy and how old it is.
+	Stale string
 }
 
 // PurgeRow is one purge in the list of recent purges.

@@ -72,7 +72,7 @@ func sampleDLQMessage() DLQMessage {
 		ResponseHeaders: []Header{{Name: "Content-Type", Value: "text/html"}},
 		ResponseBody:    Body{Text: hostileMsg, Size: len(hostileMsg)},
 		MaxRetries:      3, Created: "2026-01-02 10:00:00Z", CallerIP: hostileMsg,
-		CanAct: true, BackHref: "/queues?region=eu",
+		CanAct: true, BackHref: "/queues?region=eu", ShowContent: true,
 	}
 }
 
@@ -94,8 +94,14 @@ func queuesPages() map[string]templ.Component {
 	done.CanUndo, done.Undone = true, 3
 	running := samplePurge("running")
 	running.Refresh, running.CanResume, running.Pending = true, true, 40
+	viewer := sampleDLQMessage()
+	viewer.ShowContent, viewer.ContentNote, viewer.Stale = false, hostileMsg, hostileMsg
+	stale := sampleQueues()
+	stale.Stale, stale.Count = hostileMsg, hostileMsg
 	return map[string]templ.Component{
 		"queues":             QueuesPage(p, sampleQueues()),
+		"queues-stale":       QueuesPage(p, stale),
+		"message-viewer":     DLQMessagePage(p, viewer),
 		"queues-empty":       QueuesPage(p, Queues{}),
 		"message":            DLQMessagePage(p, sampleDLQMessage()),
 		"message-empty":      DLQMessagePage(p, DLQMessage{}),
@@ -278,6 +284,10 @@ func TestQueuesEmptyModels(t *testing.T) {
 	if n := len(byTestID(m, "retry-form")); n != 0 {
 		t.Error("retry form without a dead-letter id")
 	}
+	if n := len(byTestID(m, "body-withheld")); n != 2 {
+		t.Errorf("found %d withheld bodies, want 2 (content is shown only when asked)", n)
+	}
+	_, m = queuesDoc(t, DLQMessagePage(queuesPage(), DLQMessage{ShowContent: true}))
 	if n := len(byTestID(m, "body-empty")); n != 2 {
 		t.Errorf("found %d empty bodies, want 2", n)
 	}

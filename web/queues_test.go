@@ -143,12 +143,12 @@ func TestPurgeFlowThroughThePages(t *testing.T) {
 	}
 	published := 0
 	for _, r := range h.qs.Requests() {
-		if strings.HasPrefix(r.Path, "/v2/publish/") {
+		if strings.HasPrefix(r.Path, "/v2/enqueue/billing/https://api.atum.example/billing") { // back into their queue
 			published++
 		}
 	}
 	if published != 60 || len(h.qs.DangerousCalls()) != 0 {
-		t.Fatalf("undo published %d; dangerous calls %d", published, len(h.qs.DangerousCalls()))
+		t.Fatalf("undo enqueued %d; dangerous calls %d", published, len(h.qs.DangerousCalls()))
 	}
 }
 

@@ -66,6 +66,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 	queues := &handlers.Queues{Base: base, Clients: d.QStash, Pages: &qstash.PageCache{TTL: 5 * time.Second},
 		Regions: d.QStashRegions, Sampler: d.QStashSampler,
 		Purger: d.Purger, Background: d.Background}
+	dlqSummary := &handlers.DLQSummary{Base: base, Regions: d.QStashRegions, Summaries: d.DLQSummary}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions, Cookies: cookies, Password: d.Access.PasswordLogin,
 		SSO: d.Access.SSO != nil, Required: d.Access.Required}
 	alertsPage := &handlers.Alerts{Base: base, Store: d.AlertStore, Changed: d.AlertsChanged}
@@ -107,6 +108,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 		{Method: get, Path: "/switches", Role: auth.Viewer, NavKey: "switches", NavLabel: "Switches", Handler: sw.List},
 		{Method: post, Path: "/switches/:name", Role: auth.Operator, Handler: sw.Toggle, StepUp: "flip a switch"},
 		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: queues.List},
+		{Method: get, Path: "/queues/summary", Role: auth.Viewer, Handler: dlqSummary.Show},
 		{Method: get, Path: "/queues/dlq/:id", Role: auth.Viewer, Handler: queues.Message},
 		{Method: post, Path: "/queues/dlq/:id/retry", Role: auth.Operator, Handler: queues.Retry},
 		{Method: post, Path: "/queues/dlq/retry", Role: auth.Operator, Handler: queues.RetrySelected, Budget: 15 * time.Second},

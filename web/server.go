@@ -118,6 +118,9 @@ type Deps struct {
 	QStashSampler *qstash.Sampler
 	Purger        *qstash.Purger
 	Background    context.Context
+	// DLQSummary reads each region's latest dead-letter summary (nil: the
+	// summary page says the summaries are off).
+	DLQSummary handlers.DLQSummaries
 
 	// Fleet feeds the Fleet screen (nil when Fly is not configured) for
 	// the platform's app FlyApp.

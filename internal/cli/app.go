@@ -50,6 +50,7 @@ type app struct {
 	qstash       map[string]*qstash.Client
 	regions      []string
 	queues       *qstash.Sampler
+	dlqSummary   *qstash.Summariser
 	purger       *qstash.Purger
 	accounts     *accounts.Store
 	fleet        *fly.Fleet
@@ -125,6 +126,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		a.qstash[r.key], a.regions = c.WithReadOnlyToken(r.readOnly), append(a.regions, r.key)
 	}
 	a.queues = &qstash.Sampler{Pool: a.pool, Clients: a.qstash, Interval: cfg.QStashSampleInterval}
+	a.dlqSummary = &qstash.Summariser{Pool: a.pool, Clients: a.qstash, Regions: a.regions,
+		Interval: max(cfg.QStashSampleInterval, qstash.DefaultSummaryInterval), Background: ctx, Log: log}
 	a.purger = &qstash.Purger{Pool: a.pool, Clients: a.qstash, Log: log}
 	a.switches = switches.NewStore(a.pool)
 	if a.fleet, err = newFleet(a, cfg); err != nil {
@@ -260,8 +263,13 @@ func (a *app) probeRedis(ctx context.Context) (string, error) {
 }
 
 // probeQStash is the QStash tile's check: the queue sampler's tick for
-// every region, one API call per region and interval at most.
+// every region, one API call per region and interval at most. It also
+// starts the dead-letter summary in the background (elected, once per
+// its interval, within its own call budget).
 func (a *app) probeQStash(ctx context.Context) (string, error) {
+	if !a.direct {
+		a.dlqSummary.Kick() // in the background, elected, at most once per its interval
+	}
 	var parts []string
 	for _, r := range a.regions {
 		snap, err := a.queues.Tick(ctx, r)

@@ -78,6 +78,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		Accounts: a.accounts, LookupReasonRequired: cfg.LookupReasonRequired, AccountFleet: a.accountFleet,
 		Fleet: a.fleetReporter(), FlyApp: cfg.FlyAppName,
 		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
+		DLQSummary:       a.dlqSummary,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, ProxyCIDRs: cfg.Access.ProxyCIDRs, AlwaysSecure: cfg.Environment == config.Production,
 		Access:      a.access(),
 		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, Redact: a.redact, Observe: observe,
@@ -99,18 +100,16 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 }
 
 // resumePurges picks up purges a crash or restart left running, once the
-// database answers; their frozen state says exactly what is left.
+// database answers; their frozen state says exactly what is left. The
+// Purger audits each one's result, as a run started from a page does.
 func (a *app) resumePurges(ctx context.Context) {
 	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
-		ids, err := a.purger.Interrupted(ctx)
+		outs, err := a.purger.ResumeInterrupted(ctx)
 		if err == nil {
-			for _, id := range ids {
-				a.log.Info("resuming an interrupted purge", "purge", id)
-				go func() {
-					if err := a.purger.Run(ctx, id); err != nil {
-						a.log.Warn("purge stopped", "purge", id, "error", a.redact(err.Error()))
-					}
-				}()
+			for _, o := range outs {
+				if o.Err != nil {
+					a.log.Warn("purge stopped", "purge", o.ID, "error", a.redact(o.Err.Error()))
+				}
 			}
 			return
 		}

@@ -10,9 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-	"unicode/utf8"
-
-	sdk "github.com/upstash/qstash-go"
 )
 
 // Queue is one queue and its depth.
@@ -51,25 +48,42 @@ type Message struct {
 	MaxRetries         int                 `json:"maxRetries"`
 	NotBefore          int64               `json:"notBefore,omitempty"`
 	CreatedAt          int64               `json:"createdAt"`
+	Callback           string              `json:"callback,omitempty"`
+	FailureCallback    string              `json:"failureCallback,omitempty"`
 	QueueName          string              `json:"queueName,omitempty"`
 	ScheduleID         string              `json:"scheduleId,omitempty"`
 	CallerIP           string              `json:"callerIP,omitempty"`
 	Label              string              `json:"label,omitempty"`
 	Labels             []string            `json:"labels,omitempty"`
+	FlowControlKey     string              `json:"flowControlKey,omitempty"`
+	Rate               int                 `json:"rate,omitempty"`
+	Period             int                 `json:"period,omitempty"`
+	Parallelism        int                 `json:"parallelism,omitempty"`
 	ResponseStatus     int                 `json:"responseStatus,omitempty"`
 	ResponseHeader     map[string][]string `json:"responseHeader,omitempty"`
 	ResponseBody       string              `json:"responseBody,omitempty"`
 	ResponseBodyBase64 string              `json:"responseBodyBase64,omitempty"`
 }
 
-// RawBody returns the message body's bytes, decoding base64.
+// RawBody returns the message body's bytes, decoding base64 (the text of
+// bodyBase64 itself when it does not decode; BodyBytes says so).
 func (m Message) RawBody() []byte {
-	if m.BodyBase64 != "" {
-		if b, err := base64.StdEncoding.DecodeString(m.BodyBase64); err == nil {
-			return b
-		}
+	b, _ := m.BodyBytes()
+	return b
+}
+
+// BodyBytes returns the message body's exact bytes: bodyBase64 decoded
+// when QStash sent the body that way (it is not UTF-8), else body. A
+// bodyBase64 that does not decode is an error, never a guess.
+func (m Message) BodyBytes() ([]byte, error) {
+	if m.BodyBase64 == "" {
+		return []byte(m.Body), nil
 	}
-	return []byte(m.Body)
+	b, err := base64.StdEncoding.DecodeString(m.BodyBase64)
+	if err != nil {
+		return []byte(m.BodyBase64), fmt.Errorf("qstash: message %s: bodyBase64 does not decode: %w", m.DLQID, err)
+	}
+	return b, nil
 }
 
 // Filter selects dead letters with the API's filters.
@@ -208,34 +222,14 @@ func (c *Client) Logs(ctx context.Context, messageID string) ([]LogEntry, error)
 	return out.Logs, err
 }
 
-// Republish publishes a copy of an archived dead letter to its original
-// destination (through the SDK) and returns the new message id.
-func (c *Client) Republish(ctx context.Context, m Message) (string, error) {
-	if m.URL == "" {
-		return "", fmt.Errorf("qstash: message %s has no destination to republish to", m.DLQID)
-	}
-	headers := map[string]string{}
-	contentType := ""
-	for k, v := range m.Header {
-		if len(v) == 0 {
-			continue
-		}
-		switch http.CanonicalHeaderKey(k) {
-		case "Content-Type":
-			contentType = v[0]
-		case "Upstash-Message-Id", "Upstash-Retried", "Upstash-Signature", "Upstash-Caller-Ip", "Upstash-Region":
-		default:
-			headers[k] = v[0]
-		}
-	}
-	body := m.RawBody()
-	if !utf8.Valid(body) {
-		return "", fmt.Errorf("qstash: message %s has a binary body the SDK cannot republish", m.DLQID)
-	}
-	s, last := c.sdkFor(ctx, false)
-	res, err := s.Publish(sdk.PublishOptions{Url: m.URL, Method: m.Method, Body: string(body), ContentType: contentType, Headers: headers})
+// Republish publishes a copy of an archived dead letter, byte for byte,
+// to its original destination, into its original queue when it had one
+// (see RepublishOf), with dedupID as its deduplication id ("" for none).
+func (c *Client) Republish(ctx context.Context, m Message, dedupID string) (Published, error) {
+	p, err := RepublishOf(m)
 	if err != nil {
-		return "", c.wrap(err, last)
+		return Published{}, err
 	}
-	return res.MessageId, nil
+	p.DeduplicationID = dedupID
+	return c.Publish(ctx, p)
 }

@@ -1,6 +1,7 @@
 package qstash
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -175,6 +176,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.URL = &u
 	r.Host = u.Host
 	t.c.calls.Add(1)
+	countCall(t.ctx)
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	if err != nil {
 		cancel()
@@ -245,55 +247,86 @@ func (c *Client) wrap(err error, last *call) error {
 func (c *Client) apiError(status int, h http.Header, msg string) *APIError {
 	e := &APIError{Status: status, Message: msg}
 	if status == http.StatusTooManyRequests {
-		e.RetryAfter = time.Second
-		if s, err := strconv.ParseInt(h.Get("Burst-RateLimit-Reset"), 10, 64); err == nil {
-			if d := time.Until(time.Unix(s, 0)); d > 0 && d < time.Minute {
-				e.RetryAfter = d
-			}
-		}
+		e.RetryAfter = retryAfter(h, time.Now())
 	}
 	return e
 }
 
+// retryAfter is how long a 429 asks to wait: its Retry-After (seconds or
+// an HTTP date), else until its Burst-RateLimit-Reset, else a second.
+// Waits of a minute or more (a daily limit) count as a second: the caller
+// bounds how many waits it makes.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	d := time.Duration(-1)
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+			d = time.Duration(s) * time.Second
+		} else if t, err := http.ParseTime(v); err == nil {
+			d = max(t.Sub(now), 0)
+		}
+	} else if s, err := strconv.ParseInt(h.Get("Burst-RateLimit-Reset"), 10, 64); err == nil {
+		d = time.Unix(s, 0).Sub(now)
+	}
+	if d < 0 || d >= time.Minute {
+		return time.Second
+	}
+	return d
+}
+
 // do sends one request of our own and decodes a JSON answer into out.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
+	_, err := c.send(ctx, method, path, q, nil, nil, out)
+	return err
+}
+
+// send sends one request of our own with header and body (nil for none),
+// decodes a JSON answer into out and returns the HTTP status. A GET
+// carries the read-only token, anything else the full one.
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, header http.Header, body []byte, out any) (int, error) {
 	u := c.base.String() + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return fmt.Errorf("qstash: %w", err)
+		return 0, fmt.Errorf("qstash: %w", err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Authorization", "Bearer "+c.tokenFor(method == http.MethodGet))
 	last := &call{}
 	resp, err := (&http.Client{Transport: &transport{c: c, ctx: ctx, last: last}}).Do(req)
 	if err != nil {
-		return fmt.Errorf("qstash: %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("qstash: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("qstash: %s %s: %w", method, path, err)
+		return resp.StatusCode, fmt.Errorf("qstash: %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 400 {
 		var e struct {
 			Error string `json:"error"`
 		}
-		msg := strings.TrimSpace(string(body))
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		msg := strings.TrimSpace(string(answer))
+		if json.Unmarshal(answer, &e) == nil && e.Error != "" {
 			msg = e.Error
 		}
 		if len(msg) > 300 {
-			msg = msg[:300]
+			msg = strings.ToValidUTF8(msg[:300], "")
 		}
-		return c.apiError(resp.StatusCode, resp.Header, msg)
+		return resp.StatusCode, c.apiError(resp.StatusCode, resp.Header, msg)
 	}
-	if out == nil || len(body) == 0 {
-		return nil
+	if out == nil || len(answer) == 0 {
+		return resp.StatusCode, nil
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("qstash: %s %s: unexpected answer: %w", method, path, err)
+	if err := json.Unmarshal(answer, out); err != nil {
+		return resp.StatusCode, fmt.Errorf("qstash: %s %s: unexpected answer: %w", method, path, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

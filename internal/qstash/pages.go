@@ -2,6 +2,7 @@ package qstash
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -10,13 +11,32 @@ import (
 // PageCache shares dead-letter pages among the people looking at them: one
 // page (region, filter, cursor, size) is listed at most once per TTL
 // however many viewers there are, and viewers asking while it is being
-// listed wait for that one call. A nil PageCache lists every time.
+// listed wait for that one call. It also keeps the last good copy of each
+// page and of each dead letter read through it for Keep, to be shown with
+// its age while QStash refuses (a 429). A nil PageCache lists every time
+// and keeps nothing.
 type PageCache struct {
 	TTL time.Duration
+	// Keep is how long a last good copy is kept (0: DefaultKeep).
+	Keep time.Duration
 
 	mu    sync.Mutex
 	pages map[string]*cachedPage
+	good  copies[Page]
+	msgs  copies[Message]
 }
+
+// DefaultKeep is how long last good copies are kept when Keep is 0.
+const DefaultKeep = 5 * time.Minute
+
+// Bounds of the last good copies: list pages are kept without headers
+// and bodies (the list shows neither), so only dead letters read one by
+// one count towards maxCopiedBytes.
+const (
+	maxCopiedPages    = 200
+	maxCopiedMessages = 200
+	maxCopiedBytes    = 16 << 20
+)
 
 type cachedPage struct {
 	region string
@@ -32,7 +52,7 @@ func (pc *PageCache) List(ctx context.Context, c *Client, f Filter, cursor strin
 	if pc == nil {
 		return c.ListDLQ(ctx, f, cursor, count)
 	}
-	key := c.Region + "?" + f.Values().Encode() + "&cursor=" + cursor + "&count=" + strconv.Itoa(count)
+	key := pageKey(c, f, cursor, count)
 	pc.mu.Lock()
 	if pc.pages == nil {
 		pc.pages = map[string]*cachedPage{}
@@ -61,7 +81,12 @@ func (pc *PageCache) List(ctx context.Context, c *Client, f Filter, cursor strin
 	}
 }
 
-// fill lists one page for everyone waiting on p; a failure is not kept.
+func pageKey(c *Client, f Filter, cursor string, count int) string {
+	return c.Region + "?" + f.Values().Encode() + "&cursor=" + cursor + "&count=" + strconv.Itoa(count)
+}
+
+// fill lists one page for everyone waiting on p; a failure is not kept,
+// a success is also kept as the page's last good copy.
 func (pc *PageCache) fill(ctx context.Context, key string, p *cachedPage, c *Client, f Filter, cursor string, count int) {
 	page, err := c.ListDLQ(ctx, f, cursor, count)
 	pc.mu.Lock()
@@ -69,11 +94,99 @@ func (pc *PageCache) fill(ctx context.Context, key string, p *cachedPage, c *Cli
 	if err != nil && pc.pages[key] == p {
 		delete(pc.pages, key)
 	}
+	if err == nil {
+		pc.good.put(key, listCopy(page), p.at, pc.keep(), maxCopiedPages, 0)
+	}
 	pc.mu.Unlock()
 	close(p.done)
 }
 
+// listCopy is page without what the list never shows (headers, bodies),
+// so that keeping it costs little.
+func listCopy(page Page) Page {
+	out := Page{Cursor: page.Cursor, Messages: make([]Message, len(page.Messages))}
+	for i, m := range page.Messages {
+		m.Header, m.Body, m.BodyBase64 = nil, "", ""
+		m.ResponseHeader, m.ResponseBody, m.ResponseBodyBase64 = nil, "", ""
+		out.Messages[i] = m
+	}
+	return out
+}
+
+// LastGood returns the last good copy of a page (without headers and
+// bodies) and when it was listed, if one is kept.
+func (pc *PageCache) LastGood(c *Client, f Filter, cursor string, count int) (Page, time.Time, bool) {
+	if pc == nil {
+		return Page{}, time.Time{}, false
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.good.get(pageKey(c, f, cursor, count), pc.keep())
+}
+
+// Message reads one dead letter and keeps it as its last good copy;
+// ErrNotFound (a dead letter that is gone) drops the copy.
+func (pc *PageCache) Message(ctx context.Context, c *Client, id string) (Message, error) {
+	m, err := c.GetDLQ(ctx, id)
+	if pc == nil {
+		return m, err
+	}
+	key := c.Region + "/" + id
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	switch {
+	case err == nil:
+		pc.msgs.put(key, m, time.Now(), pc.keep(), maxCopiedMessages, messageBytes(m))
+	case errors.Is(err, ErrNotFound):
+		pc.msgs.drop(key)
+	}
+	return m, err
+}
+
+// LastGoodMessage returns the last good copy of a dead letter and when it
+// was read, if one is kept.
+func (pc *PageCache) LastGoodMessage(c *Client, id string) (Message, time.Time, bool) {
+	if pc == nil {
+		return Message{}, time.Time{}, false
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.msgs.get(c.Region+"/"+id, pc.keep())
+}
+
+// Forget drops the last good copy of a dead letter this console retried
+// or deleted.
+func (pc *PageCache) Forget(region, id string) {
+	if pc == nil {
+		return
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.msgs.drop(region + "/" + id)
+}
+
+func messageBytes(m Message) int {
+	n := len(m.Body) + len(m.BodyBase64) + len(m.ResponseBody) + len(m.ResponseBodyBase64) + len(m.URL) + 512
+	for _, h := range []map[string][]string{m.Header, m.ResponseHeader} {
+		for k, vs := range h {
+			for _, v := range vs {
+				n += len(k) + len(v)
+			}
+		}
+	}
+	return n
+}
+
+func (pc *PageCache) keep() time.Duration {
+	if pc.Keep > 0 {
+		return pc.Keep
+	}
+	return DefaultKeep
+}
+
 // Invalidate forgets a region's pages, after this console changed its DLQ.
+// Last good copies stay: they are only shown with their age, when QStash
+// refuses.
 func (pc *PageCache) Invalidate(region string) {
 	if pc == nil {
 		return

@@ -44,23 +44,36 @@ type PurgeInfo struct {
 	Gone        int
 	Failed      int
 	Republished int
-	APICalls    int
-	Elapsed     time.Duration
-	CreatedBy   string
-	CreatedAt   time.Time
-	Pending     int
+	// APICalls counts the deletion's own API requests; UndoAPICalls
+	// those of its undos.
+	APICalls     int
+	UndoAPICalls int
+	Elapsed      time.Duration
+	CreatedBy    string
+	CreatedAt    time.Time
+	Pending      int
 }
 
 // Purger previews, freezes, runs, resumes and undoes purges. Every delete
 // names explicit ids from the frozen set, at most 100 per call; a purge
 // survives crashes and 429 storms because its progress is in Postgres.
+// Start runs a purge in the background and audits its result;
+// ResumeInterrupted does the same, at start-up, for purges a crash left
+// running.
 type Purger struct {
 	Pool    *pgxpool.Pool
 	Clients map[string]*Client
 	Log     *slog.Logger
-	// MaxRateWaits bounds consecutive 429s on one chunk before the purge
-	// pauses (it can then be resumed).
+	// Audit records the result of each run (nil: the audit log in Pool).
+	Audit *audit.Log
+	// MaxRateWaits bounds consecutive 429s on one chunk (or, in an undo,
+	// on one message) before the purge pauses or the undo stops (either
+	// can then be resumed); 0 means 30.
 	MaxRateWaits int
+	// DedupWindow is how long after an attempt an undo still sends a
+	// message again with the same deduplication id; 0 means
+	// DefaultDedupWindow.
+	DedupWindow time.Duration
 }
 
 // ErrUnknownRegion says a region has no configured client.
@@ -140,11 +153,11 @@ func (p *Purger) Get(ctx context.Context, id int64) (PurgeInfo, error) {
 	var filters []byte
 	var elapsed int64
 	err := p.Pool.QueryRow(ctx, `
-		SELECT id, region, filters, state, note, total, deleted, gone, failed, republished, api_calls, elapsed_ms, created_by, created_at,
+		SELECT id, region, filters, state, note, total, deleted, gone, failed, republished, api_calls, undo_api_calls, elapsed_ms, created_by, created_at,
 		       (SELECT count(*) FROM ops.dlq_purge_items i WHERE i.purge_id = p.id AND i.state IN ('frozen', 'sent'))
 		FROM ops.dlq_purges p WHERE id = $1`, id).
 		Scan(&pi.ID, &pi.Region, &filters, &pi.State, &pi.Note, &pi.Total, &pi.Deleted, &pi.Gone, &pi.Failed, &pi.Republished,
-			&pi.APICalls, &elapsed, &pi.CreatedBy, &pi.CreatedAt, &pi.Pending)
+			&pi.APICalls, &pi.UndoAPICalls, &elapsed, &pi.CreatedBy, &pi.CreatedAt, &pi.Pending)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return pi, ErrNotFound
 	}
@@ -242,11 +255,17 @@ func (p *Purger) Resume(ctx context.Context, id int64) error {
 // after MaxRateWaits in a row or on another error. Only one runner works
 // on a purge at a time; a second call returns at once.
 func (p *Purger) Run(ctx context.Context, id int64) error {
+	_, err := p.elect(ctx, id)
+	return err
+}
+
+// elect runs the purge if no other runner has it, and says whether it did.
+func (p *Purger) elect(ctx context.Context, id int64) (bool, error) {
 	ran, err := store.Elect(ctx, p.Pool, int64(purgeLock)+id, func(conn *pgxpool.Conn) error { return p.run(ctx, conn, id) })
 	if err != nil && !ran {
-		return fmt.Errorf("qstash: run purge: %w", err)
+		return false, fmt.Errorf("qstash: run purge: %w", err)
 	}
-	return err
+	return ran, err
 }
 
 // run works through a purge's chunks; the caller holds the purge's lock.
@@ -262,10 +281,7 @@ func (p *Purger) run(ctx context.Context, conn *pgxpool.Conn, id int64) error {
 	if err != nil {
 		return err
 	}
-	maxWaits := p.MaxRateWaits
-	if maxWaits <= 0 {
-		maxWaits = 30
-	}
+	maxWaits := p.maxRateWaits()
 	for {
 		ids, err := p.nextChunk(ctx, conn, id)
 		if err != nil {
@@ -275,12 +291,14 @@ func (p *Purger) run(ctx context.Context, conn *pgxpool.Conn, id int64) error {
 			_, err := conn.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'done', note = '', finished_at = now() WHERE id = $1`, id)
 			return err
 		}
-		start, calls := time.Now(), c.Calls()
-		deleted, err := p.deleteChunk(ctx, c, ids, maxWaits)
-		elapsed, used := time.Since(start).Milliseconds(), c.Calls()-calls
+		// The chunk's own calls: not those others make with the same
+		// Client meanwhile (the queue sampler, pages, other purges).
+		start, cc := time.Now(), &CallCounter{}
+		deleted, err := p.deleteChunk(WithCallCounter(ctx, cc), c, ids, maxWaits)
+		elapsed, used := time.Since(start).Milliseconds(), cc.Calls()
 		if err != nil {
 			_, uerr := conn.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'paused', note = $2, api_calls = api_calls + $3, elapsed_ms = elapsed_ms + $4 WHERE id = $1`,
-				id, "paused: "+err.Error(), used, elapsed)
+				id, "paused: "+reasonOf(err), used, elapsed)
 			return errors.Join(err, uerr)
 		}
 		state := "done"
@@ -329,77 +347,6 @@ func (p *Purger) deleteChunk(ctx context.Context, c *Client, ids []string, maxWa
 		}
 		if err := sleep(ctx, d); err != nil {
 			return 0, err
-		}
-	}
-}
-
-// Undo republishes the archived messages the purge deleted to their
-// original destinations and marks them republished; it stops at the first
-// error (a later Undo continues). Messages of chunks in which some ids
-// were already gone are skipped: the purge may not have deleted them, and
-// republishing could deliver them twice. The count is recorded either way.
-func (p *Purger) Undo(ctx context.Context, id int64) (int, error) {
-	pi, err := p.Get(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	if pi.State != Done && pi.State != Undone {
-		return 0, ErrWrongState
-	}
-	c, err := p.client(pi.Region)
-	if err != nil {
-		return 0, err
-	}
-	rows, err := p.Pool.Query(ctx, `SELECT dlq_id, message FROM ops.dlq_purge_items WHERE purge_id = $1 AND state = 'done' ORDER BY seq`, id)
-	if err != nil {
-		return 0, fmt.Errorf("qstash: undo: %w", err)
-	}
-	type item struct {
-		id  string
-		msg Message
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
-		var it item
-		var doc []byte
-		if err := r.Scan(&it.id, &doc); err != nil {
-			return it, err
-		}
-		return it, json.Unmarshal(doc, &it.msg)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("qstash: undo: %w", err)
-	}
-	done := 0
-	for _, it := range items {
-		if err = republish(ctx, c, it.msg); err != nil {
-			break
-		}
-		if _, err = p.Pool.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = 'republished' WHERE purge_id = $1 AND dlq_id = $2`, id, it.id); err != nil {
-			err = fmt.Errorf("qstash: undo: %w", err)
-			break
-		}
-		done++
-	}
-	newState := Undone
-	if err != nil {
-		newState = pi.State
-	}
-	if _, uerr := p.Pool.Exec(ctx, `UPDATE ops.dlq_purges SET state = $3, republished = republished + $2 WHERE id = $1`, id, done, newState); uerr != nil && err == nil {
-		err = fmt.Errorf("qstash: undo: %w", uerr)
-	}
-	return done, err
-}
-
-// republish publishes m again, waiting out a 429 up to 10 times.
-func republish(ctx context.Context, c *Client, m Message) error {
-	for waits := 0; ; waits++ {
-		_, err := c.Republish(ctx, m)
-		d, limited := IsRateLimited(err)
-		if !limited || waits >= 10 {
-			return err
-		}
-		if err := sleep(ctx, d); err != nil {
-			return err
 		}
 	}
 }

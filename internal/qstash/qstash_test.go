@@ -252,8 +252,8 @@ func TestPurgeCountsAlreadyGoneAndSurvivesA429Storm(t *testing.T) {
 	assertSafe(t, d)
 	// Undo skips the chunk in which 30 were already gone: which 70 of its
 	// 100 the purge deleted is unknown, and none may be delivered twice.
-	if n, err := p.Undo(ctx, id); err != nil || n != 350 {
-		t.Fatalf("undo republished %d (%v), want the 350 of the clean chunks", n, err)
+	if res, err := p.Undo(ctx, id); err != nil || res.Republished != 350 {
+		t.Fatalf("undo republished %d (%v), want the 350 of the clean chunks", res.Republished, err)
 	}
 }
 
@@ -307,25 +307,25 @@ func TestUndoRepublishesTheArchive(t *testing.T) {
 	}
 	run(t, p, id)
 	d.ResetRequests()
-	n, err := p.Undo(ctx, id)
-	if err != nil || n != 120 {
-		t.Fatalf("undo = %d, %v", n, err)
+	res, err := p.Undo(ctx, id)
+	if err != nil || res.Republished != 120 || res.APICalls != 120 {
+		t.Fatalf("undo = %+v, %v", res, err)
 	}
 	published := 0
 	for _, r := range d.Requests() {
-		if r.Method == http.MethodPost && strings.HasPrefix(r.Path, "/v2/publish/http://127.0.0.1:9/billing/") {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.Path, "/v2/enqueue/billing/http://127.0.0.1:9/billing/") {
 			published++
 		}
 	}
 	if published != 120 {
-		t.Fatalf("%d publishes to the original destinations, want 120", published)
+		t.Fatalf("%d enqueues to the original queue and destinations, want 120", published)
 	}
 	pi, _ := p.Get(ctx, id)
 	if pi.State != qstash.Undone || pi.Republished != 120 {
 		t.Fatalf("after undo: %+v", pi)
 	}
-	if n, err := p.Undo(ctx, id); err != nil || n != 0 {
-		t.Fatalf("second undo republished %d again (%v)", n, err)
+	if res, err := p.Undo(ctx, id); err != nil || res.Republished != 0 || res.AlreadyRepublished != 120 {
+		t.Fatalf("second undo = %+v (%v)", res, err)
 	}
 }
 
@@ -411,7 +411,7 @@ func TestReadOnlyTokenForReads(t *testing.T) {
 	if err := c.DeleteDLQ(ctx, ids[1]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Republish(ctx, m); err != nil {
+	if _, err := c.Republish(ctx, m, "purge-1-"+m.DLQID); err != nil {
 		t.Fatal(err)
 	}
 	reads, writes := 0, 0

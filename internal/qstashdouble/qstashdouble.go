@@ -45,6 +45,9 @@ type Options struct {
 	MaxRetries int
 	// RetryDelay is the pause between delivery attempts (default 20ms).
 	RetryDelay time.Duration
+	// DedupWindow is how long a deduplication id is remembered (default
+	// 10 minutes, as QStash).
+	DedupWindow time.Duration
 }
 
 // DLQMessage is a dead letter as the API returns it.
@@ -60,6 +63,8 @@ type DLQMessage struct {
 	MaxRetries         int                 `json:"maxRetries"`
 	NotBefore          int64               `json:"notBefore,omitempty"`
 	CreatedAt          int64               `json:"createdAt"`
+	Callback           string              `json:"callback,omitempty"`
+	FailureCallback    string              `json:"failureCallback,omitempty"`
 	QueueName          string              `json:"queueName,omitempty"`
 	ScheduleID         string              `json:"scheduleId,omitempty"`
 	CallerIP           string              `json:"callerIP,omitempty"`
@@ -112,6 +117,7 @@ type message struct {
 	body                                    []byte
 	retries                                 int
 	labels                                  []string
+	callback, failureCallback               string
 }
 
 // Server is the QStash double. All methods are safe for concurrent use.
@@ -130,6 +136,10 @@ type Server struct {
 	rlSec     int64
 	rlCount   int
 	closed    bool
+	published []*Publication
+	dedup     map[string]dedupEntry
+	storm     storm
+	refused   []string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -149,9 +159,12 @@ func New(o Options) *Server {
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = 20 * time.Millisecond
 	}
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = 10 * time.Minute
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	return &Server{opts: o, queues: map[string]*queue{}, ctx: ctx, cancel: cancel, tr: tr,
+	return &Server{opts: o, queues: map[string]*queue{}, dedup: map[string]dedupEntry{}, ctx: ctx, cancel: cancel, tr: tr,
 		client: &http.Client{Timeout: 5 * time.Second, Transport: tr}}
 }
 
@@ -236,7 +249,8 @@ func copyReqs(in []*Request) []Request {
 }
 
 // AddDLQ stores a dead letter, filling DLQID, MessageID, CreatedAt and
-// Method when empty, and returns its dlqId.
+// Method when empty, and returns its dlqId. A Body that is not UTF-8 is
+// kept as BodyBase64, as QStash sends it.
 func (s *Server) AddDLQ(m DLQMessage) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -244,6 +258,9 @@ func (s *Server) AddDLQ(m DLQMessage) string {
 }
 
 func (s *Server) addDLQ(m *DLQMessage) string {
+	if !utf8.ValidString(m.Body) { // QStash sends such a body as bodyBase64
+		m.Body, m.BodyBase64 = "", base64.StdEncoding.EncodeToString([]byte(m.Body))
+	}
 	if m.CreatedAt == 0 {
 		m.CreatedAt = time.Now().UnixMilli()
 	}
@@ -383,6 +400,14 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	operational := strings.HasPrefix(p, "/v2/publish/") || strings.HasPrefix(p, "/v2/enqueue/")
 	now := time.Now()
 	s.mu.Lock()
+	if s.stormHits(operational) {
+		ra := s.storm.retryAfter
+		s.mu.Unlock()
+		s.burstHeaders(w, 100, 0, now.Unix()+1)
+		w.Header().Set("Retry-After", strconv.Itoa(int(ra/time.Second)))
+		writeErr(w, http.StatusTooManyRequests, "Too many requests")
+		return
+	}
 	if s.failN > 0 {
 		s.failN--
 		code, lim := s.failCode, s.opts.RateLimit
@@ -522,6 +547,10 @@ func (s *Server) upsertQueue(w http.ResponseWriter, body []byte) {
 }
 
 func (s *Server) queueOp(w http.ResponseWriter, m string, parts []string) {
+	if !queueName.MatchString(parts[0]) {
+		writeErr(w, http.StatusBadRequest, "Queue name is invalid. Queue names can only contain alphanumeric characters, hyphens, periods, and underscores.")
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q, ok := s.queues[parts[0]]
@@ -564,57 +593,6 @@ func (s *Server) setPaused(q *queue, paused bool) {
 			s.start(m)
 		}
 	}
-}
-
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, qname, dest string, body []byte) {
-	if strings.HasPrefix(dest, "http:/") && !strings.HasPrefix(dest, "http://") {
-		dest = "http://" + dest[len("http:/"):]
-	} else if strings.HasPrefix(dest, "https:/") && !strings.HasPrefix(dest, "https://") {
-		dest = "https://" + dest[len("https:/"):]
-	}
-	if q := r.URL.Query(); len(q) > 0 {
-		q.Del("qstash_token")
-		if len(q) > 0 {
-			dest += "?" + q.Encode()
-		}
-	}
-	u, err := url.Parse(dest)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		writeErr(w, http.StatusBadRequest, "invalid destination url")
-		return
-	}
-	if qname != "" && !queueName.MatchString(qname) {
-		writeErr(w, http.StatusBadRequest, "invalid queue name")
-		return
-	}
-	m := &message{id: newMsgID(), url: dest, method: r.Header.Get("Upstash-Method"), queue: qname, header: http.Header{}, body: body}
-	if m.method == "" {
-		m.method = http.MethodPost
-	}
-	m.retries = s.opts.MaxRetries
-	if v := r.Header.Get("Upstash-Retries"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeErr(w, http.StatusBadRequest, "invalid Upstash-Retries")
-			return
-		}
-		m.retries = n
-	}
-	for k, vs := range r.Header {
-		if f, ok := strings.CutPrefix(strings.ToLower(k), "upstash-forward-"); ok && f != "" {
-			m.header[http.CanonicalHeaderKey(f)] = append([]string(nil), vs...)
-		}
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		m.header.Set("Content-Type", ct)
-	}
-	m.labels = splitVals(r.Header.Values("Upstash-Label"))
-	m.callerIP, _, _ = net.SplitHostPort(r.RemoteAddr)
-	s.mu.Lock()
-	s.logf(m, "CREATED", "", 0)
-	s.dispatch(m)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, map[string]string{"messageId": m.id})
 }
 
 // dispatch holds m in its paused queue or starts delivering. Caller holds s.mu.
@@ -666,7 +644,7 @@ func (s *Server) deliver(m *message) {
 			s.done(m)
 			d := &DLQMessage{MessageID: m.id, URL: m.url, TopicName: m.topic, Method: m.method, Header: m.header,
 				MaxRetries: m.retries, QueueName: m.queue, CallerIP: m.callerIP, Labels: m.labels,
-				ResponseStatus: status, ResponseHeader: hdr}
+				Callback: m.callback, FailureCallback: m.failureCallback, ResponseStatus: status, ResponseHeader: hdr}
 			d.Body, d.BodyBase64 = encode(m.body)
 			d.ResponseBody, d.ResponseBodyBase64 = encode(rbody)
 			s.addDLQ(d)
@@ -1007,7 +985,8 @@ func (s *Server) bulkDelete(w http.ResponseWriter, q url.Values, rec *Request, b
 // headers. Caller holds s.mu.
 func (s *Server) redeliver(d *DLQMessage, r *http.Request) string {
 	m := &message{id: newMsgID(), url: d.URL, method: d.Method, queue: d.QueueName, topic: d.TopicName,
-		callerIP: d.CallerIP, header: http.Header(d.Header).Clone(), retries: d.MaxRetries, labels: d.Labels}
+		callerIP: d.CallerIP, header: http.Header(d.Header).Clone(), retries: d.MaxRetries, labels: d.Labels,
+		callback: d.Callback, failureCallback: d.FailureCallback}
 	if m.header == nil {
 		m.header = http.Header{}
 	}

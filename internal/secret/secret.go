@@ -155,6 +155,13 @@ func Mask(name, value string, hide func(secret string) string) string {
 	if IsName(name) || LooksLikeToken(value) {
 		return hide(value)
 	}
+	return maskParts(value, LooksLikeToken, hide)
+}
+
+// maskParts hides each URL password, each value of a secret-named
+// parameter, each authorization credential and each word (or part of a
+// word) that token reports as a credential.
+func maskParts(value string, token func(string) bool, hide func(string) string) string {
 	var spans [][2]int
 	for _, m := range urlPassword.FindAllStringSubmatchIndex(value, -1) {
 		spans = append(spans, [2]int{m[2], m[3]})
@@ -168,22 +175,22 @@ func Mask(name, value string, hide func(secret string) string) string {
 		spans = append(spans, [2]int{m[2], m[3]})
 	}
 	for _, m := range word.FindAllStringIndex(value, -1) {
-		spans = append(spans, tokenSpans(value, m[0], m[1])...)
+		spans = append(spans, tokenSpans(value, m[0], m[1], token)...)
 	}
 	return replace(value, spans, hide)
 }
 
-// tokenSpans returns the token-looking parts of value[from:to]: the whole
-// word, or else its parts (see isPartSep).
-func tokenSpans(value string, from, to int) [][2]int {
-	if LooksLikeToken(value[from:to]) {
+// tokenSpans returns the parts of value[from:to] that token reports as
+// credentials: the whole word, or else its parts (see isPartSep).
+func tokenSpans(value string, from, to int, token func(string) bool) [][2]int {
+	if token(value[from:to]) {
 		return [][2]int{{from, to}}
 	}
 	var out [][2]int
 	start := from
 	for i := from; i <= to; i++ {
 		if i == to || isPartSep(value[i]) {
-			if i > start && LooksLikeToken(value[start:i]) {
+			if i > start && token(value[start:i]) {
 				out = append(out, [2]int{start, i})
 			}
 			start = i + 1

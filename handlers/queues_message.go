@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +59,7 @@ func (h *Queues) Message(c echo.Context) error {
 		v.NotBefore = time.UnixMilli(m.NotBefore).UTC().Format("2006-01-02 15:04:05Z")
 	}
 	h.content(c, region, m, full, &v)
+	v.Lifecycle, v.LifecycleNote = h.lifecycle(c.Request().Context(), cl, m.MessageID)
 	return Render(c, http.StatusOK, views.DLQMessagePage(h.Page(c, "Dead letter "+id, "queues"), v))
 }
 
@@ -162,4 +164,35 @@ func body(text, b64 string, full bool, fullHref string) views.Body {
 	}
 	b.Text = shown
 	return b
+}
+
+// lifecycleBudget bounds the logs read for a message page: the page shows
+// without them rather than wait.
+const lifecycleBudget = 400 * time.Millisecond
+
+// lifecycle reads the state changes of message id from QStash's logs,
+// oldest first, or says why they cannot be shown.
+func (h *Queues) lifecycle(ctx context.Context, cl *qstash.Client, id string) ([]views.LifecycleRow, string) {
+	if id == "" {
+		return nil, "QStash gave no message id, so its logs cannot be read."
+	}
+	ctx, cancel := context.WithTimeout(ctx, lifecycleBudget)
+	defer cancel()
+	logs, err := cl.Logs(ctx, id)
+	if err != nil {
+		return nil, readFailure(err, "its logs", "the lifecycle is not shown")
+	}
+	if len(logs) == 0 {
+		return nil, "QStash keeps no logs of this message (they are kept for a limited time)."
+	}
+	// QStash lists logs newest first, and several changes may share a
+	// millisecond: reverse, then order by time keeping that order.
+	slices.Reverse(logs)
+	sort.SliceStable(logs, func(i, j int) bool { return logs[i].Time < logs[j].Time })
+	rows := make([]views.LifecycleRow, 0, len(logs))
+	for _, l := range logs {
+		rows = append(rows, views.LifecycleRow{At: time.UnixMilli(l.Time).UTC().Format("2006-01-02 15:04:05.000Z"),
+			State: l.State, Status: l.ResponseStatus, Error: l.Error})
+	}
+	return rows, ""
 }

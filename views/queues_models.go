@@ -137,6 +137,20 @@ type DLQMessage struct {
 	// Stale, when QStash could not be read now, says that this is the
 	// dead letter's last good copy and how old it is.
 	Stale string
+	// Lifecycle is the message's state changes from QStash's logs, oldest
+	// first (CREATED → ACTIVE → DELIVERED, or ERROR → RETRY → FAILED);
+	// LifecycleNote says why they are missing when they are.
+	Lifecycle     []LifecycleRow
+	LifecycleNote string
+}
+
+// LifecycleRow is one state change of a message.
+type LifecycleRow struct {
+	At, State string
+	// Status is the destination's HTTP status (0: none); Error is what
+	// QStash recorded, secrets masked.
+	Status int
+	Error  string
 }
 
 // PurgeRow is one purge in the list of recent purges.

@@ -55,6 +55,7 @@ type harness struct {
 	switches *switches.Store
 	redis    *rediscache.Sampler
 	qs       *qstashdouble.Server
+	qsURL    string
 	purger   *qstash.Purger
 	queues   *qstash.Sampler
 }
@@ -113,6 +114,7 @@ func newHarness(t *testing.T, opts ...option) *harness {
 		}}
 	h.qs = qstashdouble.New(qstashdouble.Options{Token: "test-token", RetryDelay: 10 * time.Millisecond, MaxRetries: 1})
 	qURL, err := h.qs.Start("127.0.0.1:0")
+	h.qsURL = qURL
 	if err != nil {
 		t.Fatal(err)
 	}

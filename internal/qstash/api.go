@@ -210,7 +210,8 @@ type LogEntry struct {
 	URL            string `json:"url,omitempty"`
 }
 
-// Logs returns the log of one message, oldest first (our own call).
+// Logs returns the log of one message as QStash lists it, newest first
+// (our own call).
 func (c *Client) Logs(ctx context.Context, messageID string) ([]LogEntry, error) {
 	if err := CheckID(messageID); err != nil {
 		return nil, err

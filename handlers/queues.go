@@ -74,7 +74,7 @@ func (h *Queues) List(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	m := views.Queues{Region: region, CanAct: h.canAct(c), Filter: dlqFilterView(c)}
+	m := views.Queues{Region: region, CanAct: h.canAct(c), Filter: dlqFilterView(c), Production: h.Env == "production"}
 	for _, r := range h.Regions {
 		m.Regions = append(m.Regions, views.Region{Key: r, Label: strings.ToUpper(r), Href: "/queues?region=" + r, Active: r == region})
 	}
@@ -101,6 +101,8 @@ func (h *Queues) List(c echo.Context) error {
 	p := h.Page(c, "Queues", "queues")
 	if f, ok := queuesFlash(c.QueryParams()); ok {
 		p.Flash = f
+	} else if f, ok := queueFlash(c.QueryParams()); ok {
+		p.Flash = f
 	}
 	return Render(c, status, views.QueuesPage(p, m))
 }
@@ -124,7 +126,8 @@ func (h *Queues) queueSnapshot(ctx context.Context, region string, m *views.Queu
 		m.Err = "QStash could not be listed: " + snap.Err
 	}
 	for _, q := range snap.Queues {
-		m.Queues = append(m.Queues, views.QueueRow{Name: q.Name, Lag: q.Lag, Parallelism: q.Parallelism, Paused: q.Paused, Updated: human.Ago(q.Updated, time.Now())})
+		m.Queues = append(m.Queues, views.QueueRow{Name: q.Name, Lag: q.Lag, Parallelism: q.Parallelism, Paused: q.Paused, Updated: human.Ago(q.Updated, time.Now()),
+			Controllable: qstash.CheckQueueName(q.Name) == nil})
 	}
 	return nil
 }

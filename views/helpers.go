@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -133,4 +134,13 @@ func withScript(p Page, name string, on bool) Page {
 		p.Scripts = append(slices.Clip(p.Scripts), name)
 	}
 	return p
+}
+
+// queueControlURL is where a queue's pause or resume form posts.
+func queueControlURL(q QueueRow) string {
+	action := "pause"
+	if q.Paused {
+		action = "resume"
+	}
+	return "/queues/queues/" + url.PathEscape(q.Name) + "/" + action
 }

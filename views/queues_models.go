@@ -30,6 +30,9 @@ type QueueRow struct {
 	Parallelism int
 	Paused      bool
 	Updated     string
+	// Controllable says the name is one the pause and resume forms can
+	// post (a queue name QStash would give).
+	Controllable bool
 }
 
 // DLQFilter is the dead-letter filter form, as entered.
@@ -71,17 +74,20 @@ type Queues struct {
 	Regions []Region
 	Region  string
 	// Sampled says how old the queue figures are; Err what failed.
-	Sampled    string
-	Err        string
-	Queues     []QueueRow
-	TotalLag   int64
-	Filter     DLQFilter
-	FilterErr  string
-	DLQ        []DLQRow
-	DLQErr     string
-	NextURL    string
-	FirstURL   string
-	CanAct     bool
+	Sampled   string
+	Err       string
+	Queues    []QueueRow
+	TotalLag  int64
+	Filter    DLQFilter
+	FilterErr string
+	DLQ       []DLQRow
+	DLQErr    string
+	NextURL   string
+	FirstURL  string
+	CanAct    bool
+	// Production asks for the queue's name typed before pausing or
+	// resuming it.
+	Production bool
 	Purges     []PurgeRow
 	RateLimits string
 	// Stale, when QStash could not be read now, says that the dead

@@ -110,6 +110,8 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: queues.List},
 		{Method: get, Path: "/queues/summary", Role: auth.Viewer, Handler: dlqSummary.Show},
 		{Method: get, Path: "/queues/dlq/:id", Role: auth.Viewer, Handler: queues.Message},
+		{Method: post, Path: "/queues/queues/:name/pause", Role: auth.Operator, Handler: queues.PauseQueue, StepUp: "pause a queue"},
+		{Method: post, Path: "/queues/queues/:name/resume", Role: auth.Operator, Handler: queues.ResumeQueue, StepUp: "resume a queue"},
 		{Method: post, Path: "/queues/dlq/:id/retry", Role: auth.Operator, Handler: queues.Retry},
 		{Method: post, Path: "/queues/dlq/retry", Role: auth.Operator, Handler: queues.RetrySelected, Budget: 15 * time.Second},
 		{Method: post, Path: "/queues/purges", Role: auth.Operator, Handler: queues.Preview, Budget: time.Minute},

@@ -1,0 +1,84 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/qstash"
+	"github.com/atum/ops-console/views"
+)
+
+// PauseQueue pauses a queue that is feeding the dead-letter queue: it
+// keeps accepting messages and delivers none until resumed.
+func (h *Queues) PauseQueue(c echo.Context) error { return h.setQueuePaused(c, true) }
+
+// ResumeQueue resumes a paused queue.
+func (h *Queues) ResumeQueue(c echo.Context) error { return h.setQueuePaused(c, false) }
+
+// setQueuePaused pauses or resumes the queue named by :name with a reason
+// (and, in production, the queue's name typed to confirm): the intent is
+// audited first, then the result; the queues are sampled again so the
+// page shows the new state.
+func (h *Queues) setQueuePaused(c echo.Context, paused bool) error {
+	region, cl, err := h.region(c)
+	if err != nil {
+		return err
+	}
+	name := c.Param("name")
+	if err := qstash.CheckQueueName(name); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "not a queue name")
+	}
+	verb, action := "resume", "qstash.queue.resume"
+	if paused {
+		verb, action = "pause", "qstash.queue.pause"
+	}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	switch {
+	case reason == "" || len(reason) > 500:
+		return echo.NewHTTPError(http.StatusBadRequest, "give a reason (up to 500 characters): it goes to the audit log")
+	case h.Env == "production" && strings.TrimSpace(c.FormValue("confirm")) != name:
+		return echo.NewHTTPError(http.StatusBadRequest, "type the queue's name, "+name+", to confirm")
+	}
+	target := "qstash:" + region + "/queue/" + name
+	if err := h.RecordIntent(c, audit.Entry{Action: action, Target: target, Reason: reason}, verb+" queue "+name); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	qctx, cancel := context.WithTimeout(ctx, UpstreamBudget)
+	err = cl.SetQueuePaused(qctx, name, paused)
+	cancel()
+	e := audit.Entry{Action: action, Target: target, Reason: reason, Result: audit.Success, Details: map[string]any{"region": region}}
+	if err != nil {
+		e.Result, e.Details = audit.Failure, map[string]any{"region": region, "error": clip(err.Error(), 300)}
+	}
+	_ = h.Record(c, e)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "The queue was not changed: "+readFailure(err, "the queue", "nothing was changed"))
+	}
+	if h.Sampler != nil {
+		_, _ = h.Sampler.Refresh(ctx, region)
+	}
+	q := url.Values{"region": {region}, "done": {"queue_" + verb}, "queue": {name}}
+	return c.Redirect(http.StatusSeeOther, "/queues?"+q.Encode())
+}
+
+// queueFlash is the flash a redirect after pausing or resuming a queue
+// asks for: fixed text around a checked queue name.
+func queueFlash(q url.Values) (views.Flash, bool) {
+	name := q.Get("queue")
+	if qstash.CheckQueueName(name) != nil {
+		return views.Flash{}, false
+	}
+	switch q.Get("done") {
+	case "queue_pause":
+		return views.Flash{Kind: "ok", Text: "Queue " + name + " is paused: it keeps accepting messages and delivers none until resumed."}, true
+	case "queue_resume":
+		return views.Flash{Kind: "ok", Text: "Queue " + name + " is resumed: it delivers again."}, true
+	}
+	return views.Flash{}, false
+}

@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -79,6 +82,63 @@ func queueFlash(q url.Values) (views.Flash, bool) {
 		return views.Flash{Kind: "ok", Text: "Queue " + name + " is paused: it keeps accepting messages and delivers none until resumed."}, true
 	case "queue_resume":
 		return views.Flash{Kind: "ok", Text: "Queue " + name + " is resumed: it delivers again."}, true
+	case "queue_parallelism":
+		return views.Flash{Kind: "ok", Text: "Queue " + name + "'s parallelism is changed; the table shows the new value."}, true
 	}
 	return views.Flash{}, false
+}
+
+// QueueParallelism sets how many of a queue's messages are delivered at
+// once, with a reason (and in production the name typed); the queue's
+// paused state is read first and kept. Audited intent first.
+func (h *Queues) QueueParallelism(c echo.Context) error {
+	region, cl, err := h.region(c)
+	if err != nil {
+		return err
+	}
+	name := c.Param("name")
+	if err := qstash.CheckQueueName(name); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "not a queue name")
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(c.FormValue("parallelism")))
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	switch {
+	case err != nil || n < 1 || n > qstash.MaxParallelism:
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("parallelism must be a whole number from 1 to %d", qstash.MaxParallelism))
+	case reason == "" || len(reason) > 500:
+		return echo.NewHTTPError(http.StatusBadRequest, "give a reason (up to 500 characters): it goes to the audit log")
+	case h.Env == "production" && strings.TrimSpace(c.FormValue("confirm")) != name:
+		return echo.NewHTTPError(http.StatusBadRequest, "type the queue's name, "+name+", to confirm")
+	}
+	ctx := c.Request().Context()
+	qctx, cancel := context.WithTimeout(ctx, UpstreamBudget)
+	defer cancel()
+	queues, err := cl.Queues(qctx)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "The queue was not changed: "+readFailure(err, "the queues", "nothing was changed"))
+	}
+	i := slices.IndexFunc(queues, func(q qstash.Queue) bool { return q.Name == name })
+	if i < 0 {
+		return echo.NewHTTPError(http.StatusNotFound, "no queue named "+name+" in region "+region)
+	}
+	const action = "qstash.queue.parallelism"
+	target := "qstash:" + region + "/queue/" + name
+	details := map[string]any{"region": region, "before": queues[i].Parallelism, "after": n}
+	if err := h.RecordIntent(c, audit.Entry{Action: action, Target: target, Reason: reason, Details: details}, "change the parallelism of queue "+name); err != nil {
+		return err
+	}
+	err = cl.SetQueueParallelism(qctx, name, n, queues[i].Paused)
+	e := audit.Entry{Action: action, Target: target, Reason: reason, Result: audit.Success, Details: details}
+	if err != nil {
+		e.Result, e.Details = audit.Failure, map[string]any{"region": region, "error": clip(err.Error(), 300)}
+	}
+	_ = h.Record(c, e)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadGateway, "The queue was not changed: "+readFailure(err, "the queue", "nothing was changed"))
+	}
+	if h.Sampler != nil {
+		_, _ = h.Sampler.Refresh(ctx, region)
+	}
+	q := url.Values{"region": {region}, "done": {"queue_parallelism"}, "queue": {name}}
+	return c.Redirect(http.StatusSeeOther, "/queues?"+q.Encode())
 }

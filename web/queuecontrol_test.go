@@ -80,3 +80,36 @@ func TestQueuePauseAndResume(t *testing.T) {
 		}
 	}
 }
+
+// Changing a queue's parallelism keeps its paused state (QStash's upsert
+// sets both) and is audited with before and after.
+func TestQueueParallelismKeepsPausedState(t *testing.T) {
+	h := newHarness(t)
+	h.qs.SetPaused("emails", true)
+	op := h.operator("op@atum.io", auth.Operator)
+	for _, bad := range []string{"0", "101", "two", ""} {
+		if resp := h.post(op, "/queues/queues/emails/parallelism", url.Values{"region": {"eu"}, "reason": {"x"}, "parallelism": {bad}}); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("parallelism %q: %d, want 400", bad, resp.StatusCode)
+		}
+	}
+	if resp := h.post(op, "/queues/queues/nosuch/parallelism", url.Values{"region": {"eu"}, "reason": {"x"}, "parallelism": {"2"}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown queue: %d, want 404", resp.StatusCode)
+	}
+	resp := h.post(op, "/queues/queues/emails/parallelism", url.Values{"region": {"eu"}, "reason": {"drain faster"}, "parallelism": {"3"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("set parallelism: %d %s", resp.StatusCode, body(resp))
+	}
+	c, _ := qstash.NewClient("eu", h.qsURL, "test-token", 5*time.Second)
+	qs, err := c.Queues(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q.Name == "emails" && (q.Parallelism != 3 || !q.Paused) {
+			t.Fatalf("after the change: %+v", q)
+		}
+	}
+	if ev := h.events("qstash.queue.parallelism"); len(ev) != 2 || ev[0].Result != audit.Success || !strings.Contains(ev[0].DetailsJSON, `"after": 3`) {
+		t.Fatalf("audit: %+v", ev)
+	}
+}

@@ -112,6 +112,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 		{Method: get, Path: "/queues/dlq/:id", Role: auth.Viewer, Handler: queues.Message},
 		{Method: post, Path: "/queues/queues/:name/pause", Role: auth.Operator, Handler: queues.PauseQueue, StepUp: "pause a queue"},
 		{Method: post, Path: "/queues/queues/:name/resume", Role: auth.Operator, Handler: queues.ResumeQueue, StepUp: "resume a queue"},
+		{Method: post, Path: "/queues/queues/:name/parallelism", Role: auth.Operator, Handler: queues.QueueParallelism, StepUp: "change a queue's parallelism"},
 		{Method: post, Path: "/queues/dlq/:id/retry", Role: auth.Operator, Handler: queues.Retry},
 		{Method: post, Path: "/queues/dlq/retry", Role: auth.Operator, Handler: queues.RetrySelected, Budget: 15 * time.Second},
 		{Method: post, Path: "/queues/purges", Role: auth.Operator, Handler: queues.Preview, Budget: time.Minute},

@@ -2,6 +2,7 @@ package qstash
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -53,3 +54,24 @@ func clipID(s string) string {
 	}
 	return s
 }
+
+// SetQueueParallelism sets how many of the queue name's messages are
+// delivered at once (our own call: POST /v2/queues). The upsert also sets
+// the paused state, so the caller passes the queue's current one.
+func (c *Client) SetQueueParallelism(ctx context.Context, name string, parallelism int, paused bool) error {
+	if err := CheckQueueName(name); err != nil {
+		return err
+	}
+	if parallelism < 1 || parallelism > MaxParallelism {
+		return fmt.Errorf("qstash: parallelism must be 1 to %d", MaxParallelism)
+	}
+	body, err := json.Marshal(map[string]any{"queueName": name, "parallelism": parallelism, "paused": paused})
+	if err != nil {
+		return fmt.Errorf("qstash: %w", err)
+	}
+	_, err = c.send(ctx, http.MethodPost, "/v2/queues", nil, http.Header{"Content-Type": {"application/json"}}, body, nil)
+	return err
+}
+
+// MaxParallelism is the most parallelism the console sets on a queue.
+const MaxParallelism = 100

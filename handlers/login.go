@@ -166,9 +166,7 @@ func (h *Login) SecondFactorForm(c echo.Context) error {
 func (h *Login) secondFactorPage(c echo.Context, status int, acct auth.Account, msg string) error {
 	m := views.SecondFactorLogin{Email: acct.Email, Error: msg, Code: true}
 	if sf, err := h.Store.SecondFactor(c.Request().Context(), acct.ID); err == nil {
-		m.Code = sf.TOTP || sf.RecoveryLeft > 0
-		m.Passkey = sf.Passkeys > 0 && h.Passkeys != nil
-		m.PasskeysOff = sf.Passkeys > 0 && h.Passkeys == nil && !m.Code
+		m.Code, m.Passkey, m.PasskeysOff = factorsOffered(sf, h.Passkeys)
 	}
 	return Render(c, status, views.SecondFactorPage(h.Page(c, "Sign in", ""), m))
 }
@@ -356,4 +354,13 @@ func clipString(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// factorsOffered says what an operator with sf can answer with here:
+// a code, a passkey (when rp, the console as a relying party, is set),
+// or, with neither, passkeys this console cannot check.
+func factorsOffered(sf auth.SecondFactor, rp *auth.Passkeys) (code, passkey, passkeysOff bool) {
+	code = sf.Codes()
+	passkey = sf.Passkeys > 0 && rp != nil
+	return code, passkey, sf.Passkeys > 0 && rp == nil && !code
 }

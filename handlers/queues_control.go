@@ -40,12 +40,9 @@ func (h *Queues) setQueuePaused(c echo.Context, paused bool) error {
 	if paused {
 		verb, action = "pause", "qstash.queue.pause"
 	}
-	reason := strings.TrimSpace(c.FormValue("reason"))
-	switch {
-	case reason == "" || len(reason) > 500:
-		return echo.NewHTTPError(http.StatusBadRequest, "give a reason (up to 500 characters): it goes to the audit log")
-	case h.Env == "production" && strings.TrimSpace(c.FormValue("confirm")) != name:
-		return echo.NewHTTPError(http.StatusBadRequest, "type the queue's name, "+name+", to confirm")
+	reason, err := h.queueChangeReason(c, name)
+	if err != nil {
+		return err
 	}
 	target := "qstash:" + region + "/queue/" + name
 	if err := h.RecordIntent(c, audit.Entry{Action: action, Target: target, Reason: reason}, verb+" queue "+name); err != nil {
@@ -60,13 +57,33 @@ func (h *Queues) setQueuePaused(c echo.Context, paused bool) error {
 		e.Result, e.Details = audit.Failure, map[string]any{"region": region, "error": clip(err.Error(), 300)}
 	}
 	_ = h.Record(c, e)
+	return h.queueChanged(c, region, name, "queue_"+verb, err)
+}
+
+// queueChangeReason reads the reason of a change to queue name and, in
+// production, checks the name typed to confirm it.
+func (h *Queues) queueChangeReason(c echo.Context, name string) (string, error) {
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	switch {
+	case reason == "" || len(reason) > 500:
+		return "", echo.NewHTTPError(http.StatusBadRequest, "give a reason (up to 500 characters): it goes to the audit log")
+	case h.Env == "production" && strings.TrimSpace(c.FormValue("confirm")) != name:
+		return "", echo.NewHTTPError(http.StatusBadRequest, "type the queue's name, "+name+", to confirm")
+	}
+	return reason, nil
+}
+
+// queueChanged answers a change to queue name that QStash answered with
+// err: the error page, or the queues sampled again and a redirect with
+// the flash done.
+func (h *Queues) queueChanged(c echo.Context, region, name, done string, err error) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadGateway, "The queue was not changed: "+readFailure(err, "the queue", "nothing was changed"))
 	}
 	if h.Sampler != nil {
-		_, _ = h.Sampler.Refresh(ctx, region)
+		_, _ = h.Sampler.Refresh(c.Request().Context(), region)
 	}
-	q := url.Values{"region": {region}, "done": {"queue_" + verb}, "queue": {name}}
+	q := url.Values{"region": {region}, "done": {done}, "queue": {name}}
 	return c.Redirect(http.StatusSeeOther, "/queues?"+q.Encode())
 }
 
@@ -101,14 +118,12 @@ func (h *Queues) QueueParallelism(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "not a queue name")
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(c.FormValue("parallelism")))
-	reason := strings.TrimSpace(c.FormValue("reason"))
-	switch {
-	case err != nil || n < 1 || n > qstash.MaxParallelism:
+	if err != nil || n < 1 || n > qstash.MaxParallelism {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("parallelism must be a whole number from 1 to %d", qstash.MaxParallelism))
-	case reason == "" || len(reason) > 500:
-		return echo.NewHTTPError(http.StatusBadRequest, "give a reason (up to 500 characters): it goes to the audit log")
-	case h.Env == "production" && strings.TrimSpace(c.FormValue("confirm")) != name:
-		return echo.NewHTTPError(http.StatusBadRequest, "type the queue's name, "+name+", to confirm")
+	}
+	reason, err := h.queueChangeReason(c, name)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	qctx, cancel := context.WithTimeout(ctx, UpstreamBudget)
@@ -133,12 +148,5 @@ func (h *Queues) QueueParallelism(c echo.Context) error {
 		e.Result, e.Details = audit.Failure, map[string]any{"region": region, "error": clip(err.Error(), 300)}
 	}
 	_ = h.Record(c, e)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadGateway, "The queue was not changed: "+readFailure(err, "the queue", "nothing was changed"))
-	}
-	if h.Sampler != nil {
-		_, _ = h.Sampler.Refresh(ctx, region)
-	}
-	q := url.Values{"region": {region}, "done": {"queue_parallelism"}, "queue": {name}}
-	return c.Redirect(http.StatusSeeOther, "/queues?"+q.Encode())
+	return h.queueChanged(c, region, name, "queue_parallelism", err)
 }

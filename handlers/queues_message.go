@@ -178,7 +178,7 @@ func (h *Queues) lifecycle(ctx context.Context, cl *qstash.Client, id string) ([
 	}
 	ctx, cancel := context.WithTimeout(ctx, lifecycleBudget)
 	defer cancel()
-	logs, err := cl.Logs(ctx, id)
+	logs, err := h.Pages.Logs(ctx, cl, id)
 	if err != nil {
 		return nil, readFailure(err, "its logs", "the lifecycle is not shown")
 	}
@@ -186,7 +186,9 @@ func (h *Queues) lifecycle(ctx context.Context, cl *qstash.Client, id string) ([
 		return nil, "QStash keeps no logs of this message (they are kept for a limited time)."
 	}
 	// QStash lists logs newest first, and several changes may share a
-	// millisecond: reverse, then order by time keeping that order.
+	// millisecond: reverse (a copy: the list is shared), then order by
+	// time keeping that order.
+	logs = slices.Clone(logs)
 	slices.Reverse(logs)
 	sort.SliceStable(logs, func(i, j int) bool { return logs[i].Time < logs[j].Time })
 	rows := make([]views.LifecycleRow, 0, len(logs))

@@ -121,9 +121,7 @@ func (h *StepUp) render(c echo.Context, status int, d auth.Draft, msg string) er
 		if err != nil {
 			return err
 		}
-		m.Code = sf.TOTP || sf.RecoveryLeft > 0
-		m.Passkey = sf.Passkeys > 0 && h.Passkeys != nil
-		m.PasskeysOff = sf.Passkeys > 0 && h.Passkeys == nil && !m.Code
+		m.Code, m.Passkey, m.PasskeysOff = factorsOffered(sf, h.Passkeys)
 	}
 	return Render(c, status, views.StepUpPage(h.Page(c, "Confirm it's you", ""), m))
 }
@@ -161,7 +159,7 @@ func (h *StepUp) Submit(c echo.Context) error {
 		return err
 	}
 	switch {
-	case sf.TOTP || sf.RecoveryLeft > 0:
+	case sf.Codes():
 		if factor, err = h.Store.VerifySecondFactor(ctx, s.Account.ID, code); err != nil {
 			if status, msg, reason, ok := codeRefusal(c, err); ok {
 				return fail(status, msg, reason)

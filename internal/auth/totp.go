@@ -303,6 +303,10 @@ type SecondFactor struct {
 // with: an enabled authenticator app or a passkey.
 func (f SecondFactor) Enrolled() bool { return f.TOTP || f.Passkeys > 0 }
 
+// Codes reports whether the operator can answer with a code: an
+// authenticator app, or recovery codes left.
+func (f SecondFactor) Codes() bool { return f.TOTP || f.RecoveryLeft > 0 }
+
 // SecondFactor returns operator id's second-factor state, or ErrNotFound.
 func (s *Store) SecondFactor(ctx context.Context, id int64) (SecondFactor, error) {
 	var f SecondFactor

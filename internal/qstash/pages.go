@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/atum/ops-console/internal/memo"
 )
 
 // PageCache shares dead-letter pages among the people looking at them: one
@@ -24,6 +26,9 @@ type PageCache struct {
 	pages map[string]*cachedPage
 	good  copies[Page]
 	msgs  copies[Message]
+	// logs keeps each message's logs for a second: viewers of one message
+	// share one call.
+	logs memo.Cache[string, []LogEntry]
 }
 
 // DefaultKeep is how long last good copies are kept when Keep is 0.
@@ -141,6 +146,15 @@ func (pc *PageCache) Message(ctx context.Context, c *Client, id string) (Message
 		pc.msgs.drop(key)
 	}
 	return m, err
+}
+
+// Logs returns the logs of message id, read once a second however many
+// people look at it.
+func (pc *PageCache) Logs(ctx context.Context, c *Client, id string) ([]LogEntry, error) {
+	if pc == nil {
+		return c.Logs(ctx, id)
+	}
+	return pc.logs.Get(ctx, c.Region+"/"+id, func(ctx context.Context) ([]LogEntry, error) { return c.Logs(ctx, id) })
 }
 
 // LastGoodMessage returns the last good copy of a dead letter and when it

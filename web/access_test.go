@@ -286,3 +286,24 @@ func TestWrongCodesAcrossSignInsLockTheAccount(t *testing.T) {
 		t.Fatalf("audited %v", got)
 	}
 }
+
+// Every destructive action the console offers asks for a fresh sign-in:
+// the route table says so, so none can be added without a decision.
+func TestDestructiveRoutesNeedAFreshSignIn(t *testing.T) {
+	h := newHarness(t)
+	want := []string{"/queues/purges/:id/confirm", "/queues/purges/:id/undo", "/switches/:name", "/accounts/:kind/:id/protection",
+		"/operators", "/operators/:id/role", "/operators/:id/disable", "/operators/:id/enable", "/operators/:id/sessions/end",
+		"/operators/:id/sessions/:session/end", "/operators/:id/second-factor/reset", "/operators/:id/password-link",
+		"/operators/throttles/clear", "/queues/queues/:name/pause", "/queues/queues/:name/resume", "/queues/queues/:name/parallelism"}
+	steps := map[string]string{}
+	for _, r := range h.server.Routes {
+		if r.Method == http.MethodPost {
+			steps[r.Path] = r.StepUp
+		}
+	}
+	for _, p := range want {
+		if label, ok := steps[p]; !ok || label == "" {
+			t.Errorf("POST %s does not ask for a fresh sign-in (registered %v)", p, ok)
+		}
+	}
+}

@@ -43,6 +43,7 @@ bench: deps build
 	go run ./internal/loadgen -bin $(BIN)
 	go test -count=1 -timeout 20m -run 'TestFleetWideRestartRaisesNothing|TestNotificationsIndependentOfInstances' \
 	  -bench BenchmarkEvaluate -benchtime 20x -v ./internal/alerts/rules/
+	go test -count=1 -run '^$$' -bench 'BenchmarkPurge10000|BenchmarkRetry10000' -benchtime 1x -v ./internal/qstash/
 
 demo: deps build
 	./$(BIN) demo

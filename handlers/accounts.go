@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/atum/ops-console/internal/accounts"
 	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/auth"
+	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/views"
 )
 
@@ -106,6 +108,9 @@ func (h *Accounts) show(c echo.Context, kind string, a accounts.Account, err err
 	m := accountPage(kind, a, h.Store.Diagnose(c.Request().Context(), a, fleet))
 	if s := CurrentSession(c); s != nil {
 		m.CanSupport, m.CanAdmin = s.Account.Role.AtLeast(auth.Support), s.Account.Role.AtLeast(auth.Admin)
+	}
+	if m.CanSupport && m.TenantSlug != "" {
+		m.QStashHref, m.QStashNote = tenantQStashLink(m.TenantSlug)
 	}
 	m.FormError = formErr
 	if msg, ok := map[string]string{"invalidated": "Cache entry invalidated.", "gone": "There was no cache entry.",
@@ -270,6 +275,15 @@ func (h *Accounts) Protection(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/accounts/"+kind+"s/"+id+"?done="+done)
+}
+
+// tenantQStashLink is the link to a tenant's QStash messages, or why
+// there is none: a slug the platform's QStash label cannot carry.
+func tenantQStashLink(slug string) (href, note string) {
+	if qstash.CheckTenantSlug(slug) != nil {
+		return "", "This tenant's slug cannot be a QStash label, so its QStash messages cannot be looked up by it."
+	}
+	return "/queues/tenant/" + url.PathEscape(slug), ""
 }
 
 // ttlKV is a cache entry's expiry; a key without expiry is a warning.

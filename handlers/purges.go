@@ -22,7 +22,8 @@ import (
 const typeCountAbove = 50
 
 // Preview walks every page of the dead letters matching the filters and
-// freezes the exact set as a purge to confirm (nothing is deleted).
+// freezes the exact set as a purge or (kind=retry) a bulk retry to
+// confirm: nothing is deleted or sent.
 func (h *Queues) Preview(c echo.Context) error {
 	region, _, err := h.region(c)
 	if err != nil {
@@ -32,10 +33,19 @@ func (h *Queues) Preview(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
+	kind := c.FormValue("kind")
+	switch kind {
+	case "":
+		kind = qstash.KindPurge
+	case qstash.KindPurge, qstash.KindRetry:
+	default:
+		return echo.NewHTTPError(http.StatusBadRequest, "kind must be purge or retry")
+	}
 	labels = audit.RedactMap(labels) // kept with the purge, shown on its page and audited
 	labels["region"] = region
-	id, err := h.Purger.Preview(c.Request().Context(), region, f, labels, CurrentSession(c).Account.Email)
-	e := audit.Entry{Action: "dlq.purge.preview", Target: "qstash:" + region, Result: audit.Success, Details: map[string]any{"filters": labels, "purge": id}}
+	id, err := h.Purger.PreviewKind(c.Request().Context(), kind, region, f, labels, CurrentSession(c).Account.Email)
+	e := audit.Entry{Action: qstash.Action(kind, "preview"), Target: "qstash:" + region, Result: audit.Success,
+		Details: map[string]any{"filters": labels, kind: id}}
 	if err != nil {
 		e.Result, e.Details["error"] = audit.Error, err.Error()
 	}
@@ -56,74 +66,142 @@ func (h *Queues) purgeID(c echo.Context) (int64, error) {
 	return id, nil
 }
 
-// ShowPurge renders a purge: preview and confirmation, progress, result.
+// purge loads the purge or retry :id of the request: a bad id is a 400,
+// an unknown one a 404.
+func (h *Queues) purge(c echo.Context) (qstash.PurgeInfo, error) {
+	id, err := h.purgeID(c)
+	if err != nil {
+		return qstash.PurgeInfo{}, err
+	}
+	pi, err := h.Purger.Get(c.Request().Context(), id)
+	if errors.Is(err, qstash.ErrNotFound) {
+		return pi, echo.NewHTTPError(http.StatusNotFound, "no purge or retry with id "+c.Param("id"))
+	}
+	return pi, err
+}
+
+// ShowPurge renders a purge or bulk retry: preview and confirmation,
+// approval, progress, result.
 func (h *Queues) ShowPurge(c echo.Context) error {
 	return h.renderPurge(c, http.StatusOK, "")
 }
 
 func (h *Queues) renderPurge(c echo.Context, status int, formErr string) error {
-	id, err := h.purgeID(c)
+	pi, err := h.purge(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	pi, err := h.Purger.Get(ctx, id)
-	if errors.Is(err, qstash.ErrNotFound) {
-		return echo.NewHTTPError(http.StatusNotFound, "no purge with id "+c.Param("id"))
-	}
-	if err != nil {
-		return err
-	}
+	id, ctx := pi.ID, c.Request().Context()
 	sample, err := h.Purger.Sample(ctx, id, 20)
 	if err != nil {
 		return err
 	}
-	can := h.canAct(c)
-	m := views.Purge{ID: pi.ID, Region: pi.Region, State: pi.State, StateNote: pi.Note, Count: pi.Total,
-		Created: human.Ago(pi.CreatedAt, time.Now()), CreatedBy: pi.CreatedBy, NeedTyped: pi.Total > typeCountAbove, CanAct: can,
-		FormError: formErr, Deleted: pi.Deleted, Gone: pi.Gone, Failed: pi.Failed, Pending: pi.Pending, Undone: pi.Republished,
-		APICalls: pi.APICalls, Elapsed: pi.Elapsed.Round(time.Millisecond).String(),
-		CanResume: can && (pi.State == qstash.Paused || pi.State == qstash.Running), CanUndo: can && pi.State == qstash.Done && pi.Deleted > 0,
-		Refresh: pi.State == qstash.Running}
-	for k, v := range audit.RedactMap(pi.Filters) { // purges frozen before filters were redacted
-		m.Filters = append(m.Filters, views.Header{Name: k, Value: v})
+	m := h.purgeView(c, pi, formErr)
+	if pi.Failed > 0 && pi.Kind == qstash.KindRetry {
+		fails, err := h.Purger.Failures(ctx, id, 20)
+		if err != nil {
+			return err
+		}
+		for _, f := range fails {
+			m.Failures = append(m.Failures, views.Header{Name: f.DLQID, Value: f.Error})
+		}
 	}
-	sort.Slice(m.Filters, func(i, j int) bool { return m.Filters[i].Name < m.Filters[j].Name })
 	for _, s := range sample {
 		m.Sample = append(m.Sample, dlqRow(pi.Region, s))
 	}
 	return Render(c, status, views.PurgePage(h.Page(c, fmt.Sprintf("Purge #%d", id), "queues"), m))
 }
 
-// Confirm starts a previewed purge: above 50 messages the operator types
-// the count. The intent is audited with the confirmation; the runner
-// audits the result.
+// purgeView is the page model of pi for the operator of c.
+func (h *Queues) purgeView(c echo.Context, pi qstash.PurgeInfo, formErr string) views.Purge {
+	can, me, now := h.canAct(c), CurrentSession(c).Account, time.Now()
+	own := pi.RequestedByID == me.ID || strings.EqualFold(pi.ConfirmedBy, me.Email)
+	m := views.Purge{ID: pi.ID, Kind: pi.Kind, Region: pi.Region, State: pi.State, StateNote: pi.Note, Count: pi.Total,
+		Created: human.Ago(pi.CreatedAt, now), CreatedBy: pi.CreatedBy, NeedTyped: pi.Total > typeCountAbove, CanAct: can,
+		FormError: formErr, Flash: purgeFlashes[c.QueryParam("done")], Deleted: pi.Deleted, Retried: pi.Retried, Gone: pi.Gone,
+		Failed: pi.Failed, Pending: pi.Pending, Undone: pi.Republished, APICalls: pi.APICalls,
+		Elapsed: pi.Elapsed.Round(time.Millisecond).String(), RequestedBy: pi.ConfirmedBy, ApprovedBy: pi.ApprovedBy,
+		RejectedBy: pi.RejectedBy, Expires: human.Until(pi.ApprovalExpires, now), ArchivePruned: pi.ArchivePruned,
+		NeedsApproval: h.Approval.Needs(pi.Kind, pi.Total), ApprovalRule: h.Approval.Describe(),
+		CanApprove: can && pi.State == qstash.AwaitingApproval && !own, OwnRequest: can && pi.State == qstash.AwaitingApproval && own,
+		CanResume: can && (pi.State == qstash.Paused || pi.State == qstash.Running),
+		CanUndo:   can && pi.Kind == qstash.KindPurge && pi.State == qstash.Done && pi.Deleted > 0 && !pi.ArchivePruned,
+		Refresh:   pi.State == qstash.Running}
+	for k, v := range audit.RedactMap(pi.Filters) { // purges frozen before filters were redacted
+		m.Filters = append(m.Filters, views.Header{Name: k, Value: v})
+	}
+	sort.Slice(m.Filters, func(i, j int) bool { return m.Filters[i].Name < m.Filters[j].Name })
+	for _, k := range qstash.OverrideNames() {
+		if v, ok := pi.Overrides[k]; ok {
+			m.Overrides = append(m.Overrides, views.Header{Name: k, Value: v})
+		}
+		if pi.Kind == qstash.KindRetry && pi.State == qstash.Previewed {
+			m.OverrideFields = append(m.OverrideFields, views.OverrideField{Header: k, Name: overrideField(k),
+				Hint: overrideHints[k], Value: c.FormValue(overrideField(k))})
+		}
+	}
+	return m
+}
+
+// Confirm confirms a previewed purge or retry: above 50 messages the
+// operator types the count; a retry may override headers. When the
+// approval policy asks for it, the confirmation is a request that waits
+// for another operator; otherwise the run starts. The intent is audited
+// with the confirmation; the runner audits the result.
 func (h *Queues) Confirm(c echo.Context) error {
-	id, err := h.purgeID(c)
+	pi, err := h.purge(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	pi, err := h.Purger.Get(ctx, id)
-	if err != nil {
-		return echo.NewHTTPError(http.StatusNotFound, "no purge with id "+c.Param("id"))
-	}
-	if pi.Total > typeCountAbove && strings.TrimSpace(c.FormValue("typed_count")) != strconv.Itoa(pi.Total) {
-		_ = h.Record(c, audit.Entry{Action: "dlq.purge.confirm", Target: fmt.Sprintf("purge:%d", id), Result: audit.Failure,
+	id, ctx := pi.ID, c.Request().Context()
+	if msg := typedCountError(c, pi); msg != "" {
+		_ = h.Record(c, audit.Entry{Action: qstash.Action(pi.Kind, "confirm"), Target: pi.Target(), Result: audit.Failure,
 			Details: map[string]any{"error": "typed count did not match", "count": pi.Total}})
-		return h.renderPurge(c, http.StatusBadRequest, fmt.Sprintf("Type the number of messages, %d, to confirm.", pi.Total))
+		return h.renderPurge(c, http.StatusBadRequest, msg)
 	}
-	s := CurrentSession(c).Account
-	e := audit.Entry{OperatorID: s.ID, Operator: s.Email, Role: string(s.Role), ClientIP: c.RealIP(),
-		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Action: "dlq.purge.confirm", Target: fmt.Sprintf("purge:%d", id),
-		Result: audit.Intent, Details: map[string]any{"region": pi.Region, "count": pi.Total, "filters": audit.RedactMap(pi.Filters)}}
-	if err := h.Purger.Confirm(ctx, id, e); errors.Is(err, qstash.ErrWrongState) {
-		return h.renderPurge(c, http.StatusConflict, "This purge was already confirmed or discarded.")
+	o := qstash.ConfirmOptions{}
+	if pi.Kind == qstash.KindRetry {
+		if o.Overrides, err = overridesOf(c); err != nil {
+			return h.renderPurge(c, http.StatusBadRequest, err.Error())
+		}
+	}
+	e := h.actor(c, qstash.Action(pi.Kind, "confirm"), pi.Target(), audit.Intent)
+	e.Details = map[string]any{"region": pi.Region, "count": pi.Total, "filters": audit.RedactMap(pi.Filters)}
+	if len(o.Overrides) > 0 {
+		e.Details["overrides"] = o.Overrides
+	}
+	if h.Approval.Needs(pi.Kind, pi.Total) {
+		o.Approval = h.Approval.Expiry
+		e.Action, e.Result = qstash.Action(pi.Kind, "request"), audit.Success
+		e.Details["expires_in"] = o.Approval.String()
+	}
+	state, err := h.Purger.ConfirmWith(ctx, id, e, o)
+	if errors.Is(err, qstash.ErrWrongState) {
+		return h.renderPurge(c, http.StatusConflict, "This "+pi.Kind+" was already confirmed or discarded.")
 	} else if err != nil {
 		return err
 	}
+	if state == qstash.AwaitingApproval {
+		return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/queues/purges/%d?done=requested", id))
+	}
 	h.start(id, e)
 	return c.Redirect(http.StatusSeeOther, fmt.Sprintf("/queues/purges/%d", id))
+}
+
+// typedCountError says why the count typed to confirm pi is wrong ("":
+// it is right, or none is needed).
+func typedCountError(c echo.Context, pi qstash.PurgeInfo) string {
+	if pi.Total > typeCountAbove && strings.TrimSpace(c.FormValue("typed_count")) != strconv.Itoa(pi.Total) {
+		return fmt.Sprintf("Type the number of messages, %d, to confirm.", pi.Total)
+	}
+	return ""
+}
+
+// actor is an audit entry of action on target by the operator of c.
+func (h *Queues) actor(c echo.Context, action, target, result string) audit.Entry {
+	s := CurrentSession(c).Account
+	return audit.Entry{OperatorID: s.ID, Operator: s.Email, Role: string(s.Role), ClientIP: c.RealIP(),
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Action: action, Target: target, Result: result}
 }
 
 // start runs a purge in the background (the Purger audits its result as
@@ -140,22 +218,23 @@ func (h *Queues) start(id int64, actor audit.Entry) {
 // Discard drops a previewed purge; its intent is audited first (without
 // it nothing is discarded), then its result.
 func (h *Queues) Discard(c echo.Context) error {
-	id, err := h.purgeID(c)
+	pi, err := h.purge(c)
 	if err != nil {
 		return err
 	}
-	target := fmt.Sprintf("purge:%d", id)
-	if err := h.RecordIntent(c, audit.Entry{Action: "dlq.purge.discard", Target: target}, "discard "+target); err != nil {
+	id := pi.ID
+	target, action := pi.Target(), qstash.Action(pi.Kind, "discard")
+	if err := h.RecordIntent(c, audit.Entry{Action: action, Target: target}, "discard "+target); err != nil {
 		return err
 	}
 	err = h.Purger.Discard(c.Request().Context(), id)
-	e := audit.Entry{Action: "dlq.purge.discard", Target: target, Result: audit.Success}
+	e := audit.Entry{Action: action, Target: target, Result: audit.Success}
 	if err != nil {
 		e.Result, e.Details = audit.Failure, map[string]any{"error": err.Error()}
 	}
 	_ = h.Record(c, e)
 	if errors.Is(err, qstash.ErrWrongState) {
-		return h.renderPurge(c, http.StatusConflict, "Only a previewed purge can be discarded.")
+		return h.renderPurge(c, http.StatusConflict, "Only a previewed purge or retry can be discarded.")
 	}
 	if err != nil {
 		return err
@@ -165,16 +244,15 @@ func (h *Queues) Discard(c echo.Context) error {
 
 // Resume restarts a paused or interrupted purge.
 func (h *Queues) Resume(c echo.Context) error {
-	id, err := h.purgeID(c)
+	pi, err := h.purge(c)
 	if err != nil {
 		return err
 	}
+	id := pi.ID
 	if err := h.Purger.Resume(c.Request().Context(), id); err != nil {
-		return h.renderPurge(c, http.StatusConflict, "Only a paused or interrupted purge can be resumed.")
+		return h.renderPurge(c, http.StatusConflict, "Only a paused or interrupted purge or retry can be resumed.")
 	}
-	s := CurrentSession(c).Account
-	e := audit.Entry{OperatorID: s.ID, Operator: s.Email, Role: string(s.Role), ClientIP: c.RealIP(),
-		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Action: "dlq.purge.resume", Target: fmt.Sprintf("purge:%d", id), Result: audit.Intent}
+	e := h.actor(c, qstash.Action(pi.Kind, "resume"), pi.Target(), audit.Intent)
 	if err := h.Audit.Record(c.Request().Context(), e); err != nil {
 		return err
 	}
@@ -215,6 +293,8 @@ func (h *Queues) Undo(c echo.Context) error {
 	switch {
 	case errors.Is(err, qstash.ErrWrongState):
 		return h.renderPurge(c, http.StatusConflict, "Only a finished purge can be undone.")
+	case errors.Is(err, qstash.ErrArchivePruned):
+		return h.renderPurge(c, http.StatusConflict, "This purge's archive was pruned after its retention: it can no longer be undone.")
 	case errors.Is(err, qstash.ErrBusy):
 		return h.renderPurge(c, http.StatusConflict, "An undo of this purge is already running.")
 	case stopped != nil:

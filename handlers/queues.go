@@ -33,6 +33,8 @@ type Queues struct {
 	Regions []string
 	Sampler *qstash.Sampler
 	Purger  *qstash.Purger
+	// Approval says which purges and retries need a second operator.
+	Approval qstash.ApprovalPolicy
 	// Background runs purges after the request ends.
 	Background context.Context
 
@@ -81,13 +83,8 @@ func (h *Queues) List(c echo.Context) error {
 	if err := h.queueSnapshot(ctx, region, &m); err != nil {
 		return err
 	}
-	purges, err := h.Purger.Recent(ctx, 10)
-	if err != nil {
+	if err := h.purgeRows(c, &m); err != nil {
 		return err
-	}
-	for _, p := range purges {
-		m.Purges = append(m.Purges, views.PurgeRow{ID: p.ID, Href: fmt.Sprintf("/queues/purges/%d", p.ID), Region: p.Region,
-			State: p.State, Count: p.Total, Created: human.Ago(p.CreatedAt, time.Now()), By: p.CreatedBy})
 	}
 	status := http.StatusOK
 	if lp, err := parseListParams(c); err != nil {

@@ -63,12 +63,19 @@ func (h *Queues) setQueuePaused(c echo.Context, paused bool) error {
 // queueChangeReason reads the reason of a change to queue name and, in
 // production, checks the name typed to confirm it.
 func (h *Queues) queueChangeReason(c echo.Context, name string) (string, error) {
+	return h.changeReason(c, "queue's name", name)
+}
+
+// changeReason reads the reason of a change to a queue or schedule and,
+// in production, checks that its name or id (what, e.g. "queue's name")
+// was typed to confirm it.
+func (h *Queues) changeReason(c echo.Context, what, name string) (string, error) {
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	switch {
 	case reason == "" || len(reason) > 500:
 		return "", echo.NewHTTPError(http.StatusBadRequest, "give a reason (up to 500 characters): it goes to the audit log")
 	case h.Env == "production" && strings.TrimSpace(c.FormValue("confirm")) != name:
-		return "", echo.NewHTTPError(http.StatusBadRequest, "type the queue's name, "+name+", to confirm")
+		return "", echo.NewHTTPError(http.StatusBadRequest, "type the "+what+", "+name+", to confirm")
 	}
 	return reason, nil
 }

@@ -56,8 +56,13 @@ type AccountPage struct {
 	ProtectID      string
 	CanSupport     bool
 	CanAdmin       bool
-	FormError      string
-	Flash          string
+	// QStashHref opens the tenant's QStash messages (support and up, and
+	// only for a slug QStash can label); QStashNote says why it is missing
+	// for support.
+	QStashHref string
+	QStashNote string
+	FormError  string
+	Flash      string
 }
 
 // AccountWorkspace is one of a tenant's workspaces.

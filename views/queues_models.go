@@ -89,6 +89,9 @@ type Queues struct {
 	// resuming it.
 	Production bool
 	Purges     []PurgeRow
+	// Approvals are the purges and retries waiting for a second
+	// operator.
+	Approvals  []ApprovalRow
 	RateLimits string
 	// Stale, when QStash could not be read now, says that the dead
 	// letters listed are the page's last good copy and how old it is.
@@ -159,44 +162,14 @@ type LifecycleRow struct {
 	Error  string
 }
 
-// PurgeRow is one purge in the list of recent purges.
+// PurgeRow is one purge or bulk retry in the list of recent ones.
 type PurgeRow struct {
 	ID      int64
+	Kind    string
 	Href    string
 	Region  string
 	State   string
 	Count   int
 	Created string
 	By      string
-}
-
-// Purge is one purge: its preview, confirmation, progress and result.
-type Purge struct {
-	ID      int64
-	Region  string
-	Filters []Header // name/value pairs of the filters used
-	// State is "previewed", "confirmed", "running", "paused", "done",
-	// "failed" or "undone".
-	State     string
-	StateNote string
-	Count     int
-	Sample    []DLQRow
-	Created   string
-	CreatedBy string
-	// NeedTyped is set when the count must be typed to confirm (> 50).
-	NeedTyped bool
-	CanAct    bool
-	FormError string
-	// Result counts.
-	Deleted  int
-	Gone     int
-	Failed   int
-	Pending  int
-	Undone   int
-	APICalls int
-	Elapsed  string
-	// CanResume, CanUndo show those buttons.
-	CanResume bool
-	CanUndo   bool
-	Refresh   bool
 }

@@ -269,7 +269,7 @@ func TestQueuesCSPCompatible(t *testing.T) {
 func TestQueuesEmptyModels(t *testing.T) {
 	// Render without panic, with their empty states.
 	_, q := queuesDoc(t, QueuesPage(queuesPage(), Queues{}))
-	for id, want := range map[string]string{"dlq-empty": "No dead letters match", "queues-empty": "No queues", "purges-empty": "No purges yet"} {
+	for id, want := range map[string]string{"dlq-empty": "No dead letters match", "queues-empty": "No queues", "purges-empty": "No purges or retries yet"} {
 		if got := text(one(t, q, id)); got != want {
 			t.Errorf("%s = %q, want %q", id, got, want)
 		}
@@ -311,7 +311,7 @@ func TestQueuesTables(t *testing.T) {
 	if href, _ := attr(us, "href"); href != "/queues?region=us" {
 		t.Errorf("region href = %q", href)
 	}
-	if got := text(one(t, doc, "queues-summary")); got != "Total lag 42 · sampled 12s ago" {
+	if got := text(one(t, doc, "queues-summary")); got != "Total lag 42 · sampled 12s ago · Schedules (cron, last and next run)" {
 		t.Errorf("summary = %q", got)
 	}
 	qrows := byTestID(one(t, doc, "queues-table"), "queue-row")
@@ -353,7 +353,7 @@ func TestQueuesTables(t *testing.T) {
 	}
 
 	purges := byTestID(one(t, doc, "purges-table"), "purge-row")
-	if got := cellTexts(purges[0]); len(purges) != 1 || got[0] != "#7|eu|done|60|1h ago|"+hostileMsg {
+	if got := cellTexts(purges[0]); len(purges) != 1 || got[0] != "Purge #7|eu|done|60|1h ago|"+hostileMsg {
 		t.Errorf("purge rows = %d %q", len(purges), got)
 	}
 	if href, _ := attr(findAll(purges[0], func(n *html.Node) bool { return n.Data == "a" })[0], "href"); href != "/queues/purges/7" {
@@ -443,7 +443,7 @@ func TestQueuesFormsOnlyWithCanAct(t *testing.T) {
 			t.Errorf("purge %s = %q, want %q", name, got, v)
 		}
 	}
-	for _, s := range []string{"Preview first: nothing is deleted until you confirm the exact set.", "Preview purge of the messages matching these filters"} {
+	for _, s := range []string{"Preview first: nothing is deleted or sent until you confirm the exact set.", "Preview purge of the messages matching these filters"} {
 		if !strings.Contains(text(purge), s) {
 			t.Errorf("purge form lacks %q", s)
 		}

@@ -65,7 +65,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 	accts := &handlers.Accounts{Base: base, Store: d.Accounts, ReasonRequired: d.LookupReasonRequired, Fleet: d.AccountFleet}
 	queues := &handlers.Queues{Base: base, Clients: d.QStash, Pages: &qstash.PageCache{TTL: 5 * time.Second},
 		Regions: d.QStashRegions, Sampler: d.QStashSampler,
-		Purger: d.Purger, Background: d.Background}
+		Purger: d.Purger, Approval: d.Approval, Background: d.Background}
 	dlqSummary := &handlers.DLQSummary{Base: base, Regions: d.QStashRegions, Summaries: d.DLQSummary}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions, Cookies: cookies, Password: d.Access.PasswordLogin,
 		SSO: d.Access.SSO != nil, Required: d.Access.Required}
@@ -110,14 +110,20 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 		{Method: get, Path: "/queues", Role: auth.Viewer, NavKey: "queues", NavLabel: "Queues", Handler: queues.List},
 		{Method: get, Path: "/queues/summary", Role: auth.Viewer, Handler: dlqSummary.Show},
 		{Method: get, Path: "/queues/dlq/:id", Role: auth.Viewer, Handler: queues.Message},
+		{Method: get, Path: "/queues/tenant/:slug", Role: auth.Support, Handler: queues.Tenant},
 		{Method: post, Path: "/queues/queues/:name/pause", Role: auth.Operator, Handler: queues.PauseQueue, StepUp: "pause a queue"},
 		{Method: post, Path: "/queues/queues/:name/resume", Role: auth.Operator, Handler: queues.ResumeQueue, StepUp: "resume a queue"},
 		{Method: post, Path: "/queues/queues/:name/parallelism", Role: auth.Operator, Handler: queues.QueueParallelism, StepUp: "change a queue's parallelism"},
+		{Method: get, Path: "/queues/schedules", Role: auth.Viewer, Handler: queues.Schedules},
+		{Method: post, Path: "/queues/schedules/:id/pause", Role: auth.Operator, Handler: queues.PauseSchedule, StepUp: "pause a schedule"},
+		{Method: post, Path: "/queues/schedules/:id/resume", Role: auth.Operator, Handler: queues.ResumeSchedule, StepUp: "resume a schedule"},
 		{Method: post, Path: "/queues/dlq/:id/retry", Role: auth.Operator, Handler: queues.Retry},
 		{Method: post, Path: "/queues/dlq/retry", Role: auth.Operator, Handler: queues.RetrySelected, Budget: 15 * time.Second},
 		{Method: post, Path: "/queues/purges", Role: auth.Operator, Handler: queues.Preview, Budget: time.Minute},
 		{Method: get, Path: "/queues/purges/:id", Role: auth.Viewer, Handler: queues.ShowPurge},
-		{Method: post, Path: "/queues/purges/:id/confirm", Role: auth.Operator, Handler: queues.Confirm, StepUp: "confirm a purge"},
+		{Method: post, Path: "/queues/purges/:id/confirm", Role: auth.Operator, Handler: queues.Confirm, StepUp: "confirm a purge or retry"},
+		{Method: post, Path: "/queues/purges/:id/approve", Role: auth.Operator, Handler: queues.Approve, StepUp: "approve a purge or retry"},
+		{Method: post, Path: "/queues/purges/:id/reject", Role: auth.Operator, Handler: queues.Reject},
 		{Method: post, Path: "/queues/purges/:id/discard", Role: auth.Operator, Handler: queues.Discard},
 		{Method: post, Path: "/queues/purges/:id/resume", Role: auth.Operator, Handler: queues.Resume},
 		{Method: post, Path: "/queues/purges/:id/undo", Role: auth.Operator, Handler: queues.Undo, Budget: time.Minute, StepUp: "undo a purge"},

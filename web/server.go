@@ -117,7 +117,9 @@ type Deps struct {
 	QStashRegions []string
 	QStashSampler *qstash.Sampler
 	Purger        *qstash.Purger
-	Background    context.Context
+	// Approval says which bulk actions need a second operator.
+	Approval   qstash.ApprovalPolicy
+	Background context.Context
 	// DLQSummary reads each region's latest dead-letter summary (nil: the
 	// summary page says the summaries are off).
 	DLQSummary handlers.DLQSummaries

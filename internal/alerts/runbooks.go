@@ -75,6 +75,16 @@ func machines(a Alert) []string {
 }
 
 // machineLinks links each of the alert's machines, else the fleet.
+// approvalLinks opens the request an approval alert is about (its
+// subject is purge:<id> or retry:<id>), else the Queues screen.
+func approvalLinks(a Alert) []Link {
+	_, id, _ := strings.Cut(a.Subject, ":")
+	if id != "" && strings.Trim(id, "0123456789") == "" {
+		return []Link{{Label: "Review the request", Href: "/queues/purges/" + id}}
+	}
+	return []Link{{Label: "Open the Queues screen", Href: "/queues"}}
+}
+
 func machineLinks(a Alert) []Link {
 	var out []Link
 	for _, id := range machines(a) {
@@ -270,6 +280,14 @@ var runbookList = []Runbook{
 			"Network trouble between the console and the system.",
 		},
 		actions: systemScreen},
+
+	{Rule: "queues.approval_waiting", Title: "A purge or retry waits for a second operator",
+		Meaning: "An operator confirmed a purge or bulk retry that the two-person rule covers; nothing runs until another operator approves it on its page, and it expires unapproved.",
+		Causes: []string{
+			"A large clean-up of the dead-letter queue after a bad deploy.",
+			"A retry of many messages once their destination is fixed.",
+		},
+		actions: approvalLinks},
 
 	{Rule: "console.watch_off", Title: "This console instance does not watch",
 		Meaning: "WATCH=off: nothing is sampled in the background, so nothing is noticed while nobody looks (the April crash loop ran a day unnoticed).",

@@ -19,6 +19,7 @@ var consoleRules = []string{
 	"fleet.heartbeat", "fleet.unknown-machine", "fleet.config", "fleet.wedged",
 	"system.unreachable",
 	"console.watch_off", "console.demo_operators",
+	"queues.approval_waiting",
 }
 
 // Every rule the console can raise has a complete runbook.

@@ -89,7 +89,8 @@ func (a *app) evaluate(ctx context.Context, now time.Time) error {
 func (a *app) newRules() *rules.Set {
 	s := &rules.Set{Connections: a.sampler, Budget: a.budget, Switches: a.switches, RedisBudget: a.cfg.RedisDailyCommandBudget,
 		Cache:   a.cacheFigures,
-		Systems: a.monitor.Snapshot, WatchMode: a.activity.Mode(), DemoOperators: a.demoOperators.Load, Environment: a.cfg.Environment}
+		Systems: a.monitor.Snapshot, WatchMode: a.activity.Mode(), DemoOperators: a.demoOperators.Load, Environment: a.cfg.Environment,
+		Approvals: a.purger}
 	if a.fleet != nil {
 		s.Fleet = a.fleet
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
 	"github.com/atum/ops-console/internal/devstack"
+	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/qstashdouble"
 	"github.com/atum/ops-console/internal/sim"
 	"github.com/atum/ops-console/internal/store"
@@ -68,6 +69,7 @@ func demo(ctx context.Context, env Env) error {
 	}
 	defer qd.Close()
 	seedDeadLetters(qd, 300)
+	seedSchedules(qd)
 	// Fly cannot run locally either: the Fly API double lists the
 	// simulated platform's machines.
 	fd, flyURL, err := startDemoFleet(ctx)
@@ -111,6 +113,10 @@ func demo(ctx context.Context, env Env) error {
 		"OIDC_ALLOWED_DOMAINS": "demo.local", "OIDC_ROLE_CLAIM": "groups", "OIDC_ROLE_MAP": "demo-oncall=operator,demo-staff=viewer",
 		"OIDC_PROVIDER_NAME": "demo SSO",
 		"STEP_UP_WINDOW":     env.Getenv("STEP_UP_WINDOW"), "MFA_REQUIRED_ROLES": env.Getenv("MFA_REQUIRED_ROLES"),
+		// A purge or retry of every seeded dead letter needs a second
+		// operator; one of a single queue does not.
+		"APPROVAL_ACTIONS": env.Getenv("APPROVAL_ACTIONS"), "APPROVAL_ABOVE": cmp.Or(env.Getenv("APPROVAL_ABOVE"), "100"),
+		"APPROVAL_EXPIRY": env.Getenv("APPROVAL_EXPIRY"),
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, nil)
 	if err != nil {
@@ -190,10 +196,17 @@ func seedDeadLetters(qd *qstashdouble.Server, n int) {
 	}
 	for i := range n {
 		k := kinds[i%len(kinds)]
+		// The platform's contract: the tenant's label and forwarded
+		// header; the partner webhooks carry only the header.
+		tenant := fmt.Sprintf("tenant-%d", 1+i%20)
+		labels := []string{k.label, qstash.TenantLabelPrefix + tenant}
+		if k.queue == "webhooks" {
+			labels = labels[:1]
+		}
 		qd.AddDLQ(qstashdouble.DLQMessage{
-			URL: "https://api.atum.example" + k.path, Method: "POST", QueueName: k.queue, Labels: []string{k.label},
-			Header: map[string][]string{"Content-Type": {"application/json"}, "X-Tenant": {fmt.Sprintf("tenant-%d", 1+i%1000)}},
-			Body:   fmt.Sprintf(k.body, i, 1+i%1000), MaxRetries: 3, CreatedAt: now.Add(-time.Duration(n-i) * time.Minute).UnixMilli(),
+			URL: "https://api.atum.example" + k.path, Method: "POST", QueueName: k.queue, Labels: labels,
+			Header: map[string][]string{"Content-Type": {"application/json"}, qstash.TenantHeader: {tenant}},
+			Body:   fmt.Sprintf(k.body, i, 1+i%20), MaxRetries: 3, CreatedAt: now.Add(-time.Duration(n-i) * time.Minute).UnixMilli(),
 			ResponseStatus: k.status, ResponseHeader: map[string][]string{"Content-Type": {"text/html"}},
 			ResponseBody: "<html><body>Internal Server Error <img src=x onerror=alert(2)></body></html>",
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/config"
+	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/sso"
 	"github.com/atum/ops-console/internal/store"
@@ -78,6 +79,7 @@ func serve(ctx context.Context, cfg *config.Config, env Env, opts serveOptions) 
 		Accounts: a.accounts, LookupReasonRequired: cfg.LookupReasonRequired, AccountFleet: a.accountFleet,
 		Fleet: a.fleetReporter(), FlyApp: cfg.FlyAppName,
 		QStash: a.qstash, QStashRegions: a.regions, QStashSampler: a.queues, Purger: a.purger, Background: ctx,
+		Approval:         qstash.ApprovalPolicy{Kinds: cfg.Queues.ApprovalKinds, Above: cfg.Queues.ApprovalAbove, Expiry: cfg.Queues.ApprovalExpiry},
 		DLQSummary:       a.dlqSummary,
 		TrustFlyClientIP: cfg.TrustFlyClientIP, ProxyCIDRs: cfg.Access.ProxyCIDRs, AlwaysSecure: cfg.Environment == config.Production,
 		Access:      a.access(),
@@ -125,8 +127,8 @@ func (a *app) resumePurges(ctx context.Context) {
 // timeline.
 const alertHistory = 90 * 24 * time.Hour
 
-// maintain prunes old sessions, heartbeats, samples and alert history
-// every hour.
+// maintain prunes old sessions, heartbeats, samples, alert history and
+// the purge archive every hour.
 func (a *app) maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -149,6 +151,9 @@ func (a *app) maintain(ctx context.Context) {
 			}
 			if _, err := alerts.Prune(ctx, a.pool, alertHistory); err != nil {
 				a.log.Warn("prune alert history", "error", a.redact(err.Error()))
+			}
+			if _, err := a.purger.PruneArchive(ctx, a.cfg.Queues.ArchiveRetention); err != nil {
+				a.log.Warn("prune the purge archive", "error", a.redact(err.Error()))
 			}
 		}
 	}

@@ -84,6 +84,9 @@ type Config struct {
 	// Access is how operators sign in: single sign-on, passwords, second
 	// factors and fresh authentication before destructive actions.
 	Access Access
+	// Queues holds the two-person approval and archive retention of bulk
+	// actions on dead letters.
+	Queues Queues
 	// LogFormat is "json" or "text".
 	LogFormat string
 	// LogLevel is "debug", "info", "warn" or "error".
@@ -275,6 +278,7 @@ func Load(getenv func(string) string, environ []string) (*Config, error) {
 	errs = append(errs, c.loadRunbookURLs(getenv)...)
 	errs = append(errs, c.loadNotify(getenv)...)
 	errs = append(errs, c.loadAccess(getenv)...)
+	errs = append(errs, c.loadQueues(getenv)...)
 	if c.SampleInterval, err = durationVar(getenv, "SAMPLE_INTERVAL", 15*time.Second, time.Second, 10*time.Minute); err != nil {
 		errs = append(errs, err)
 	}

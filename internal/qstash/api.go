@@ -187,19 +187,6 @@ func (c *Client) DeleteDLQByIDs(ctx context.Context, ids []string) (int, error) 
 	return out.Deleted, err
 }
 
-// RetryDLQ sends one dead letter again (our own call: the SDK has no
-// retry) and returns the new message id.
-func (c *Client) RetryDLQ(ctx context.Context, id string) (string, error) {
-	if err := CheckID(id); err != nil {
-		return "", err
-	}
-	var out struct {
-		MessageID string `json:"messageId"`
-	}
-	err := c.do(ctx, http.MethodPost, "/v2/dlq/retry/"+id, nil, &out)
-	return out.MessageID, err
-}
-
 // LogEntry is one state change of a message.
 type LogEntry struct {
 	Time           int64  `json:"time"`
@@ -208,6 +195,18 @@ type LogEntry struct {
 	Error          string `json:"error,omitempty"`
 	ResponseStatus int    `json:"responseStatus,omitempty"`
 	URL            string `json:"url,omitempty"`
+	QueueName      string `json:"queueName,omitempty"`
+	// Labels are the message's labels; Label is QStash's deprecated
+	// single label.
+	Labels []string `json:"labels,omitempty"`
+	Label  string   `json:"label,omitempty"`
+}
+
+// LogPage is one page of log entries, newest first, and the cursor to
+// the next ("" at the end).
+type LogPage struct {
+	Logs   []LogEntry `json:"logs"`
+	Cursor string     `json:"cursor,omitempty"`
 }
 
 // Logs returns the log of one message as QStash lists it, newest first
@@ -221,6 +220,26 @@ func (c *Client) Logs(ctx context.Context, messageID string) ([]LogEntry, error)
 	}
 	err := c.do(ctx, http.MethodGet, "/v2/logs", url.Values{"messageId": {messageID}, "count": {"100"}}, &out)
 	return out.Logs, err
+}
+
+// LogsByLabel returns one page of the log entries of the messages that
+// carry label, newest first (our own call: the SDK has no label filter).
+// A label QStash would not accept is refused before anything is sent;
+// count is 1 to MaxPage (else MaxPage).
+func (c *Client) LogsByLabel(ctx context.Context, label, cursor string, count int) (LogPage, error) {
+	if err := CheckLabel(label); err != nil {
+		return LogPage{}, err
+	}
+	if count <= 0 || count > MaxPage {
+		count = MaxPage
+	}
+	q := url.Values{"label": {label}, "count": {strconv.Itoa(count)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	var p LogPage
+	err := c.do(ctx, http.MethodGet, "/v2/logs", q, &p)
+	return p, err
 }
 
 // Republish publishes a copy of an archived dead letter, byte for byte,

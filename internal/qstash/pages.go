@@ -45,15 +45,29 @@ const (
 
 type cachedPage struct {
 	region string
-	done   chan struct{}
-	at     time.Time
-	page   Page
-	err    error
+	// keepCopy keeps the page as its last good copy once listed.
+	keepCopy bool
+	done     chan struct{}
+	at       time.Time
+	page     Page
+	err      error
 }
 
 // List returns the page, listed now or at most TTL ago. Failures are shared
 // with those waiting for the same call but not kept.
 func (pc *PageCache) List(ctx context.Context, c *Client, f Filter, cursor string, count int) (Page, error) {
+	return pc.list(ctx, c, f, cursor, count, true)
+}
+
+// ListForScan is List for a page a scan reads once (its filter names a
+// time window that soon moves on): shared among viewers the same way, but
+// no last good copy of it is kept, so that scans do not push out the
+// copies List keeps.
+func (pc *PageCache) ListForScan(ctx context.Context, c *Client, f Filter, cursor string, count int) (Page, error) {
+	return pc.list(ctx, c, f, cursor, count, false)
+}
+
+func (pc *PageCache) list(ctx context.Context, c *Client, f Filter, cursor string, count int, keepCopy bool) (Page, error) {
 	if pc == nil {
 		return c.ListDLQ(ctx, f, cursor, count)
 	}
@@ -70,7 +84,7 @@ func (pc *PageCache) List(ctx context.Context, c *Client, f Filter, cursor strin
 	}
 	p, ok := pc.pages[key]
 	if !ok {
-		p = &cachedPage{region: c.Region, done: make(chan struct{})}
+		p = &cachedPage{region: c.Region, keepCopy: keepCopy, done: make(chan struct{})}
 		pc.pages[key] = p
 		// The call outlives the viewers who leave (their own deadlines end
 		// their wait, not the call, so a slow QStash is listed once); the
@@ -99,7 +113,7 @@ func (pc *PageCache) fill(ctx context.Context, key string, p *cachedPage, c *Cli
 	if err != nil && pc.pages[key] == p {
 		delete(pc.pages, key)
 	}
-	if err == nil {
+	if err == nil && p.keepCopy {
 		pc.good.put(key, listCopy(page), p.at, pc.keep(), maxCopiedPages, 0)
 	}
 	pc.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,22 +26,33 @@ const MaxPreview = 200000
 // Purge states.
 const (
 	Previewed = "previewed"
-	Running   = "running"
-	Paused    = "paused"
-	Done      = "done"
-	Discarded = "discarded"
-	Undone    = "undone"
+	// AwaitingApproval: confirmed, waiting for a second operator.
+	AwaitingApproval = "awaiting_approval"
+	Running          = "running"
+	Paused           = "paused"
+	Done             = "done"
+	Discarded        = "discarded"
+	Undone           = "undone"
+	// Rejected: a second operator (or the requester) turned it down.
+	Rejected = "rejected"
+	// Expired: nobody approved it in time.
+	Expired = "expired"
 )
 
-// PurgeInfo is a purge as stored.
+// PurgeInfo is a bulk action (a purge or a retry) as stored.
 type PurgeInfo struct {
-	ID          int64
-	Region      string
-	Filters     map[string]string
+	ID int64
+	// Kind is KindPurge or KindRetry.
+	Kind    string
+	Region  string
+	Filters map[string]string
+	// Overrides are the headers a retry sends with every chunk.
+	Overrides   map[string]string
 	State       string
 	Note        string
 	Total       int
 	Deleted     int
+	Retried     int
 	Gone        int
 	Failed      int
 	Republished int
@@ -52,6 +64,39 @@ type PurgeInfo struct {
 	CreatedBy    string
 	CreatedAt    time.Time
 	Pending      int
+	// ConfirmedBy is who confirmed it, RequestedByID their operator id
+	// when an approval was asked for.
+	ConfirmedBy   string
+	RequestedByID int64
+	// ApprovalExpires is when an unapproved request expires; ApprovedBy
+	// and ApprovedAt who approved it and when; RejectedBy who rejected it.
+	ApprovalExpires time.Time
+	ApprovedBy      string
+	ApprovedAt      time.Time
+	RejectedBy      string
+	// ArchivePruned is set once the message copies were dropped after
+	// the archive's retention.
+	ArchivePruned bool
+}
+
+// Target is the audit target of a bulk action: purge:<id> or retry:<id>.
+func (pi PurgeInfo) Target() string { return Target(pi.Kind, pi.ID) }
+
+// Target is the audit target of the bulk action id of kind.
+func Target(kind string, id int64) string {
+	if kind == KindRetry {
+		return fmt.Sprintf("retry:%d", id)
+	}
+	return fmt.Sprintf("purge:%d", id)
+}
+
+// Action is the audit action verb of a bulk action of kind:
+// dlq.purge.<verb> or dlq.bulk_retry.<verb>.
+func Action(kind, verb string) string {
+	if kind == KindRetry {
+		return "dlq.bulk_retry." + verb
+	}
+	return "dlq.purge." + verb
 }
 
 // Purger previews, freezes, runs, resumes and undoes purges. Every delete
@@ -90,6 +135,15 @@ func (p *Purger) client(region string) (*Client, error) {
 // Preview walks every page of the dead letters matching f and freezes the
 // exact id set, with a copy of every message, as a new purge.
 func (p *Purger) Preview(ctx context.Context, region string, f Filter, labels map[string]string, by string) (int64, error) {
+	return p.PreviewKind(ctx, KindPurge, region, f, labels, by)
+}
+
+// PreviewKind is Preview for a bulk action of kind (KindPurge or
+// KindRetry).
+func (p *Purger) PreviewKind(ctx context.Context, kind, region string, f Filter, labels map[string]string, by string) (int64, error) {
+	if kind != KindPurge && kind != KindRetry {
+		return 0, fmt.Errorf("qstash: unknown bulk action %q", clipID(kind))
+	}
 	c, err := p.client(region)
 	if err != nil {
 		return 0, err
@@ -126,8 +180,8 @@ func (p *Purger) Preview(ctx context.Context, region string, f Filter, labels ma
 	filters, _ := json.Marshal(labels)
 	var id int64
 	err = pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO ops.dlq_purges (region, filters, state, total, created_by) VALUES ($1, $2, 'previewed', $3, $4) RETURNING id`,
-			region, filters, len(msgs), by).Scan(&id); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO ops.dlq_purges (kind, region, filters, state, total, created_by) VALUES ($1, $2, $3, 'previewed', $4, $5) RETURNING id`,
+			kind, region, filters, len(msgs), by).Scan(&id); err != nil {
 			return err
 		}
 		rows := make([][]any, 0, len(msgs))
@@ -147,17 +201,32 @@ func (p *Purger) Preview(ctx context.Context, region string, f Filter, labels ma
 	return id, nil
 }
 
-// Get returns a purge with its pending count.
+// Get returns a purge with its pending count. A request for approval
+// past its expiry is expired first (and audited).
 func (p *Purger) Get(ctx context.Context, id int64) (PurgeInfo, error) {
+	if err := p.ExpireRequests(ctx); err != nil {
+		return PurgeInfo{}, err
+	}
+	return p.get(ctx, id)
+}
+
+// get reads a purge as it is stored.
+func (p *Purger) get(ctx context.Context, id int64) (PurgeInfo, error) {
 	var pi PurgeInfo
-	var filters []byte
+	var filters, overrides []byte
 	var elapsed int64
+	var confirmedBy, approvedBy, rejectedBy *string
+	var requestedByID *int64
+	var expires, approvedAt, pruned *time.Time
 	err := p.Pool.QueryRow(ctx, `
-		SELECT id, region, filters, state, note, total, deleted, gone, failed, republished, api_calls, undo_api_calls, elapsed_ms, created_by, created_at,
+		SELECT id, kind, region, filters, overrides, state, note, total, deleted, retried, gone, failed, republished, api_calls, undo_api_calls,
+		       elapsed_ms, created_by, created_at, confirmed_by, requested_by_id, approval_expires_at, approved_by, approved_at, rejected_by,
+		       archive_pruned_at,
 		       (SELECT count(*) FROM ops.dlq_purge_items i WHERE i.purge_id = p.id AND i.state IN ('frozen', 'sent'))
 		FROM ops.dlq_purges p WHERE id = $1`, id).
-		Scan(&pi.ID, &pi.Region, &filters, &pi.State, &pi.Note, &pi.Total, &pi.Deleted, &pi.Gone, &pi.Failed, &pi.Republished,
-			&pi.APICalls, &pi.UndoAPICalls, &elapsed, &pi.CreatedBy, &pi.CreatedAt, &pi.Pending)
+		Scan(&pi.ID, &pi.Kind, &pi.Region, &filters, &overrides, &pi.State, &pi.Note, &pi.Total, &pi.Deleted, &pi.Retried, &pi.Gone,
+			&pi.Failed, &pi.Republished, &pi.APICalls, &pi.UndoAPICalls, &elapsed, &pi.CreatedBy, &pi.CreatedAt, &confirmedBy,
+			&requestedByID, &expires, &approvedBy, &approvedAt, &rejectedBy, &pruned, &pi.Pending)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return pi, ErrNotFound
 	}
@@ -166,12 +235,41 @@ func (p *Purger) Get(ctx context.Context, id int64) (PurgeInfo, error) {
 	}
 	pi.Elapsed = time.Duration(elapsed) * time.Millisecond
 	_ = json.Unmarshal(filters, &pi.Filters)
+	_ = json.Unmarshal(overrides, &pi.Overrides)
+	pi.ConfirmedBy, pi.ApprovedBy, pi.RejectedBy = deref(confirmedBy), deref(approvedBy), deref(rejectedBy)
+	if requestedByID != nil {
+		pi.RequestedByID = *requestedByID
+	}
+	if expires != nil {
+		pi.ApprovalExpires = *expires
+	}
+	if approvedAt != nil {
+		pi.ApprovedAt = *approvedAt
+	}
+	pi.ArchivePruned = pruned != nil
 	return pi, nil
 }
 
-// Recent lists the latest purges.
+func deref[T any](v *T) T {
+	var zero T
+	if v == nil {
+		return zero
+	}
+	return *v
+}
+
+// Recent lists the latest purges and retries.
 func (p *Purger) Recent(ctx context.Context, n int) ([]PurgeInfo, error) {
-	rows, err := p.Pool.Query(ctx, `SELECT id FROM ops.dlq_purges ORDER BY id DESC LIMIT $1`, n)
+	return p.list(ctx, `SELECT id FROM ops.dlq_purges ORDER BY id DESC LIMIT $1`, n)
+}
+
+// list returns the purges whose ids query selects, requests for approval
+// past their expiry expired first.
+func (p *Purger) list(ctx context.Context, query string, args ...any) ([]PurgeInfo, error) {
+	if err := p.ExpireRequests(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := p.Pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("qstash: purges: %w", err)
 	}
@@ -181,7 +279,7 @@ func (p *Purger) Recent(ctx context.Context, n int) ([]PurgeInfo, error) {
 	}
 	var out []PurgeInfo
 	for _, id := range ids {
-		pi, err := p.Get(ctx, id)
+		pi, err := p.get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -208,22 +306,6 @@ func (p *Purger) Sample(ctx context.Context, id int64, n int) ([]Message, error)
 
 // ErrWrongState says the purge is not in a state that allows the action.
 var ErrWrongState = errors.New("qstash: the purge is not in a state that allows this")
-
-// Confirm moves a previewed purge to running; the caller then calls Run.
-// The confirmation and its audit event commit together.
-func (p *Purger) Confirm(ctx context.Context, id int64, e audit.Entry) error {
-	return pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'running', confirmed_by = $2, confirmed_at = now()
-			WHERE id = $1 AND state = 'previewed'`, id, e.Operator)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() != 1 {
-			return ErrWrongState
-		}
-		return audit.RecordIn(ctx, tx, e)
-	})
-}
 
 // Discard drops a previewed purge without deleting anything.
 func (p *Purger) Discard(ctx context.Context, id int64) error {
@@ -270,7 +352,7 @@ func (p *Purger) elect(ctx context.Context, id int64) (bool, error) {
 
 // run works through a purge's chunks; the caller holds the purge's lock.
 func (p *Purger) run(ctx context.Context, conn *pgxpool.Conn, id int64) error {
-	pi, err := p.Get(ctx, id)
+	pi, err := p.get(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -280,6 +362,10 @@ func (p *Purger) run(ctx context.Context, conn *pgxpool.Conn, id int64) error {
 	c, err := p.client(pi.Region)
 	if err != nil {
 		return err
+	}
+	overrides := http.Header{}
+	for k, v := range pi.Overrides {
+		overrides.Set(k, v)
 	}
 	maxWaits := p.maxRateWaits()
 	for {
@@ -294,29 +380,53 @@ func (p *Purger) run(ctx context.Context, conn *pgxpool.Conn, id int64) error {
 		// The chunk's own calls: not those others make with the same
 		// Client meanwhile (the queue sampler, pages, other purges).
 		start, cc := time.Now(), &CallCounter{}
-		deleted, err := p.deleteChunk(WithCallCounter(ctx, cc), c, ids, maxWaits)
-		elapsed, used := time.Since(start).Milliseconds(), cc.Calls()
+		cctx := WithCallCounter(ctx, cc)
+		var res chunkResult
+		if pi.Kind == KindRetry {
+			res, err = p.retryChunk(cctx, c, ids, overrides, maxWaits)
+		} else {
+			res, err = p.deleteChunk(cctx, c, ids, maxWaits)
+		}
+		if rerr := p.record(ctx, conn, id, res, cc.Calls(), time.Since(start).Milliseconds()); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 		if err != nil {
-			_, uerr := conn.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'paused', note = $2, api_calls = api_calls + $3, elapsed_ms = elapsed_ms + $4 WHERE id = $1`,
-				id, "paused: "+reasonOf(err), used, elapsed)
+			_, uerr := conn.Exec(ctx, `UPDATE ops.dlq_purges SET state = 'paused', note = $2 WHERE id = $1`, id, "paused: "+reasonOf(err))
 			return errors.Join(err, uerr)
 		}
-		state := "done"
-		if deleted < len(ids) {
-			state = "mixed" // which ids were already gone is not known
-		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = $3 WHERE purge_id = $1 AND dlq_id = ANY($2)`, id, ids, state); err != nil {
+	}
+}
+
+// chunkResult is what one chunk of a run did: each id's outcome (ids
+// without one are sent again on resume) and the counts.
+type chunkResult struct {
+	items                          map[string]itemOutcome
+	deleted, retried, gone, failed int
+}
+
+// record writes a chunk's outcomes (items and counts), its calls and its
+// time in one transaction.
+func (p *Purger) record(ctx context.Context, conn *pgxpool.Conn, id int64, res chunkResult, calls, ms int64) error {
+	byState := map[itemOutcome][]string{}
+	for dlqID, o := range res.items {
+		byState[o] = append(byState[o], dlqID)
+	}
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for o, ids := range byState {
+			if _, err := tx.Exec(ctx, `UPDATE ops.dlq_purge_items SET state = $3, new_message_id = $4, error = $5
+				WHERE purge_id = $1 AND dlq_id = ANY($2)`, id, ids, o.state, o.messageID, o.err); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `UPDATE ops.dlq_purges SET deleted = deleted + $2, gone = gone + $3, api_calls = api_calls + $4,
-				elapsed_ms = elapsed_ms + $5, note = '' WHERE id = $1`, id, deleted, len(ids)-deleted, used, elapsed)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("qstash: record chunk: %w", err)
 		}
+		_, err := tx.Exec(ctx, `UPDATE ops.dlq_purges SET deleted = deleted + $2, gone = gone + $3, retried = retried + $4,
+			failed = failed + $5, api_calls = api_calls + $6, elapsed_ms = elapsed_ms + $7, note = '' WHERE id = $1`,
+			id, res.deleted, res.gone, res.retried, res.failed, calls, ms)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("qstash: record chunk: %w", err)
 	}
+	return nil
 }
 
 // nextChunk marks the next (at most 100) ids as sent and returns them.
@@ -335,20 +445,29 @@ func (p *Purger) nextChunk(ctx context.Context, conn *pgxpool.Conn, id int64) ([
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-func (p *Purger) deleteChunk(ctx context.Context, c *Client, ids []string, maxWaits int) (int, error) {
-	for waits := 0; ; waits++ {
-		n, err := c.DeleteDLQByIDs(ctx, ids)
-		d, limited := IsRateLimited(err)
-		if !limited {
-			return n, err
-		}
-		if waits >= maxWaits {
-			return 0, fmt.Errorf("still rate limited after %d waits", waits)
-		}
-		if err := sleep(ctx, d); err != nil {
-			return 0, err
-		}
+// deleteChunk deletes a chunk of frozen ids by explicit id, waiting out
+// 429s up to maxWaits in a row. QStash says how many it deleted, not
+// which: when some were already gone, every id of the chunk is "mixed"
+// (undo skips those rather than deliver a message twice).
+func (p *Purger) deleteChunk(ctx context.Context, c *Client, ids []string, maxWaits int) (chunkResult, error) {
+	var n int
+	err := patient(ctx, maxWaits, func() error {
+		var err error
+		n, err = c.DeleteDLQByIDs(ctx, ids)
+		return err
+	})
+	if err != nil {
+		return chunkResult{}, err
 	}
+	res := chunkResult{items: make(map[string]itemOutcome, len(ids)), deleted: n, gone: len(ids) - n}
+	state := "done"
+	if n < len(ids) {
+		state = "mixed"
+	}
+	for _, id := range ids {
+		res.items[id] = itemOutcome{state: state}
+	}
+	return res, nil
 }
 
 // Interrupted lists purges left running (by a crash or a restart).

@@ -3,7 +3,6 @@ package qstash
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,13 +10,9 @@ import (
 	"github.com/atum/ops-console/internal/audit"
 )
 
-// Audit actions of a purge's run.
-const (
-	// ActionResult records how a run of a purge ended.
-	ActionResult  = "dlq.purge.result"
-	actionConfirm = "dlq.purge.confirm"
-	actionResume  = "dlq.purge.resume"
-)
+// ActionResult records how a run of a purge ended; a bulk retry's is
+// Action(KindRetry, "result").
+const ActionResult = "dlq.purge.result"
 
 // Outcome is how one background run of a purge ended.
 type Outcome struct {
@@ -66,7 +61,7 @@ func (p *Purger) runAudited(ctx context.Context, id int64, actor audit.Entry, ex
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	pi, gerr := p.Get(rctx, id)
+	pi, gerr := p.get(rctx, id)
 	if gerr != nil {
 		p.logger().Error("purge result", "purge", id, "error", reasonOf(gerr))
 		o.Err = errors.Join(err, gerr)
@@ -79,9 +74,17 @@ func (p *Purger) runAudited(ctx context.Context, id int64, actor audit.Entry, ex
 	}
 	o.Ran, o.Info = true, pi
 	e := actor
-	e.Action, e.Target, e.Result = ActionResult, fmt.Sprintf("purge:%d", id), audit.Success
-	e.Details = map[string]any{"state": pi.State, "deleted": pi.Deleted, "already_gone": pi.Gone, "failed": pi.Failed,
-		"api_calls": pi.APICalls, "elapsed_ms": pi.Elapsed.Milliseconds()}
+	e.Action, e.Target, e.Result = Action(pi.Kind, "result"), pi.Target(), audit.Success
+	e.Details = map[string]any{"state": pi.State, "already_gone": pi.Gone, "failed": pi.Failed,
+		"api_calls": pi.APICalls, "elapsed_ms": pi.Elapsed.Milliseconds(), "requested_by": pi.ConfirmedBy}
+	if pi.Kind == KindRetry {
+		e.Details["retried"], e.Details["overrides"] = pi.Retried, pi.Overrides
+	} else {
+		e.Details["deleted"] = pi.Deleted
+	}
+	if pi.ApprovedBy != "" {
+		e.Details["approved_by"] = pi.ApprovedBy
+	}
 	for k, v := range extra {
 		e.Details[k] = v
 	}
@@ -117,24 +120,29 @@ func (p *Purger) ResumeInterrupted(ctx context.Context) ([]Outcome, error) {
 }
 
 // resumeActor is who a resumed purge's result is audited as: the operator
-// of the purge's latest confirmation or resume, else the one recorded as
-// having confirmed it.
+// of the purge's latest confirmation, approval or resume, else the one
+// recorded as having confirmed it.
 func (p *Purger) resumeActor(ctx context.Context, id int64) audit.Entry {
-	target := fmt.Sprintf("purge:%d", id)
 	var e audit.Entry
-	events, err := p.auditLog().List(ctx, audit.Filter{Action: "dlq.purge.", Target: target, Result: audit.Intent, Limit: 100})
+	pi, err := p.get(ctx, id)
+	if err != nil {
+		p.logger().Warn("who started an interrupted purge", "purge", id, "error", err)
+		return e
+	}
+	target, prefix := pi.Target(), Action(pi.Kind, "")
+	events, err := p.auditLog().List(ctx, audit.Filter{Action: prefix, Target: target, Result: audit.Intent, Limit: 100})
 	if err != nil {
 		p.logger().Warn("who started an interrupted purge", "purge", id, "error", err)
 	}
 	for _, ev := range events {
-		if ev.Target == target && (ev.Action == actionConfirm || ev.Action == actionResume) {
+		if ev.Target == target && (ev.Action == prefix+"confirm" || ev.Action == prefix+"resume" || ev.Action == prefix+"approve") {
 			e.OperatorID, e.Operator, e.Role = ev.OperatorID, ev.Operator, ev.Role
 			return e
 		}
 	}
-	var by *string
-	if err := p.Pool.QueryRow(ctx, `SELECT confirmed_by FROM ops.dlq_purges WHERE id = $1`, id).Scan(&by); err == nil && by != nil {
-		e.Operator = *by
+	e.Operator = pi.ConfirmedBy
+	if pi.ApprovedBy != "" {
+		e.Operator = pi.ApprovedBy
 	}
 	return e
 }

@@ -161,8 +161,11 @@ func (p *Purger) undo(ctx context.Context, conn *pgxpool.Conn, id int64) (UndoRe
 	if err != nil {
 		return res, err
 	}
-	if pi.State != Done && pi.State != Undone {
+	if pi.Kind != KindPurge || (pi.State != Done && pi.State != Undone) {
 		return res, ErrWrongState
+	}
+	if pi.ArchivePruned {
+		return res, ErrArchivePruned
 	}
 	c, err := p.client(pi.Region)
 	if err != nil {

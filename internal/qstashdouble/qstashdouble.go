@@ -85,6 +85,8 @@ type Request struct {
 	At     time.Time  // arrival time
 	// ReadOnly is set when the call carried the read-only token.
 	ReadOnly bool
+	// Upstash holds the request's Upstash-* headers (never its token).
+	Upstash http.Header
 }
 
 // logEntry is one state change of a message (GET /v2/logs, /v2/events).
@@ -97,6 +99,8 @@ type logEntry struct {
 	ResponseStatus int    `json:"responseStatus,omitempty"`
 	URL            string `json:"url"`
 	QueueName      string `json:"queueName,omitempty"`
+	// Labels are the message's labels (the label filter matches them).
+	Labels []string `json:"labels,omitempty"`
 }
 
 // queue is one queue; held are messages waiting while it is paused.
@@ -140,6 +144,7 @@ type Server struct {
 	dedup     map[string]dedupEntry
 	storm     storm
 	refused   []string
+	schedules map[string]*Schedule
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -376,7 +381,12 @@ func (s *Server) burstHeaders(w http.ResponseWriter, limit, remaining int, reset
 
 func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
-	rec := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: string(body), At: time.Now()}
+	rec := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: string(body), At: time.Now(), Upstash: http.Header{}}
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, "Upstash-") {
+			rec.Upstash[k] = slices.Clone(vs)
+		}
+	}
 	w := &statusWriter{ResponseWriter: rw}
 	s.mu.Lock()
 	s.reqs = append(s.reqs, rec)
@@ -504,6 +514,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, rec *Request, bod
 		}
 	case strings.HasPrefix(p, "/v2/dlq/"):
 		s.dlqOne(w, m, strings.TrimPrefix(p, "/v2/dlq/"))
+	case p == "/v2/schedules":
+		if need(http.MethodGet) {
+			s.listSchedules(w)
+		}
+	case strings.HasPrefix(p, "/v2/schedules/"):
+		s.scheduleOp(w, m, strings.TrimPrefix(p, "/v2/schedules/"))
 	case p == "/v2/logs" || p == "/v2/events":
 		if need(http.MethodGet) {
 			s.listLogs(w, r.URL.Query(), strings.TrimPrefix(p, "/v2/"))
@@ -702,7 +718,7 @@ func encode(b []byte) (text, b64 string) {
 func (s *Server) logf(m *message, state, errText string, status int) {
 	s.seq++
 	s.logs = append(s.logs, logEntry{seq: s.seq, Time: time.Now().UnixMilli(), MessageID: m.id, State: state,
-		Error: errText, ResponseStatus: status, URL: m.url, QueueName: m.queue})
+		Error: errText, ResponseStatus: status, URL: m.url, QueueName: m.queue, Labels: m.labels})
 }
 
 func newMsgID() string {
@@ -1005,8 +1021,34 @@ func (s *Server) redeliver(d *DLQMessage, r *http.Request) string {
 	return m.id
 }
 
+// dlqByID finds a dead letter without taking it. Caller holds s.mu.
+func (s *Server) dlqByID(id string) (*DLQMessage, bool) {
+	for _, m := range s.dlq {
+		if m.DLQID == id {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// refuses reports whether dest is refused (RefuseDestinations). Caller
+// holds s.mu.
+func (s *Server) refuses(dest string) bool {
+	for _, part := range s.refused {
+		if part != "" && strings.Contains(dest, part) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) retryOne(w http.ResponseWriter, r *http.Request, id string) {
 	s.mu.Lock()
+	if d, ok := s.dlqByID(id); ok && s.refuses(d.URL) {
+		s.mu.Unlock()
+		writeErr(w, http.StatusBadRequest, "destination refused: "+d.URL)
+		return
+	}
 	d := s.takeDLQ(id)
 	if d == nil {
 		s.mu.Unlock()
@@ -1046,6 +1088,13 @@ func (s *Server) bulkRetry(w http.ResponseWriter, r *http.Request, rec *Request,
 			return
 		}
 		for _, d := range found {
+			if s.refuses(d.URL) {
+				s.mu.Unlock()
+				writeErr(w, http.StatusBadRequest, "destination refused: "+d.URL)
+				return
+			}
+		}
+		for _, d := range found {
 			s.takeDLQ(d.DLQID)
 			out.Responses = append(out.Responses, resp{s.redeliver(d, r)})
 		}
@@ -1074,7 +1123,7 @@ func (s *Server) bulkRetry(w http.ResponseWriter, r *http.Request, rec *Request,
 // --- logs ---
 
 func (s *Server) listLogs(w http.ResponseWriter, q url.Values, key string) {
-	ids, states := splitVals(q["messageId"]), splitVals(q["state"])
+	ids, states, labels := splitVals(q["messageId"]), splitVals(q["state"]), splitVals(q["label"])
 	before := int64(-1)
 	if c := q.Get("cursor"); c != "" {
 		n, err := strconv.ParseInt(c, 10, 64)
@@ -1091,7 +1140,7 @@ func (s *Server) listLogs(w http.ResponseWriter, q url.Values, key string) {
 	for i := len(s.logs) - 1; i >= 0; i-- { // newest first
 		e := s.logs[i]
 		if (before >= 0 && e.seq >= before) || (len(ids) > 0 && !anyIn([]string{e.MessageID}, ids)) ||
-			(len(states) > 0 && !anyIn([]string{e.State}, states)) {
+			(len(states) > 0 && !anyIn([]string{e.State}, states)) || (len(labels) > 0 && !anyIn(e.Labels, labels)) {
 			continue
 		}
 		if len(list) == count {

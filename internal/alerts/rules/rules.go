@@ -18,6 +18,7 @@ import (
 	"github.com/atum/ops-console/internal/fly"
 	"github.com/atum/ops-console/internal/human"
 	"github.com/atum/ops-console/internal/neon"
+	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/internal/watch"
@@ -28,16 +29,17 @@ const SwitchHref = "/switches#switch-" + switches.SuspendRedis
 
 // For is how long each rule must hold before it fires:
 //   - at once: rules that already wait for evidence (a crash loop is three
-//     failing exits, a switch not applied has 15 s of grace) and facts of
+//     failing exits, a switch not applied has 15 s of grace), facts of
 //     configuration (a machine without ENVIRONMENT=production, demo
-//     accounts), which no later sample makes false by itself;
+//     accounts), which no later sample makes false by itself, and a
+//     request waiting for a second operator;
 //   - 30 s: a system unreachable, clients waiting for a connection;
 //   - 10 min: machines on different images or settings within a group,
 //     which is what a rolling deploy looks like while it runs;
 //   - DefaultFor for the rest, so that a single bad sample raises nothing.
 var For = map[string]time.Duration{
 	"fleet.crash-loop": 0, "fleet.environment": 0, "fleet.config": 0,
-	"switch.not_applied": 0, "switch.on": 0, "console.demo_operators": 0, "console.watch_off": 0,
+	"switch.not_applied": 0, "switch.on": 0, "console.demo_operators": 0, "console.watch_off": 0, "queues.approval_waiting": 0,
 	"system.unreachable": 30 * time.Second, "connections.waiting": 30 * time.Second,
 	"fleet.image": 10 * time.Minute, "fleet.drift": 10 * time.Minute,
 }
@@ -177,6 +179,29 @@ func Console(watchMode string, demoOperators int64, environment string) []alerts
 	return out
 }
 
+// Approvals raises, for each purge or bulk retry waiting for a second
+// operator, a warning that reaches the operators who are not looking.
+func Approvals(waiting []qstash.PurgeInfo, now time.Time) []alerts.Finding {
+	var out []alerts.Finding
+	for _, p := range waiting {
+		kind := "Purge"
+		if p.Kind == qstash.KindRetry {
+			kind = "Retry"
+		}
+		out = append(out, alerts.Finding{Severity: alerts.Warning, Rule: "queues.approval_waiting", Subject: p.Target(),
+			Href: fmt.Sprintf("/queues/purges/%d", p.ID), Summary: fmt.Sprintf(
+				"%s #%d of %s dead letters in %s, asked by %s, waits for another operator's approval (expires %s)",
+				kind, p.ID, human.Thousands(int64(p.Total)), p.Region, p.ConfirmedBy, human.Until(p.ApprovalExpires, now))})
+	}
+	return out
+}
+
+// ApprovalSource lists the purges and retries waiting for approval
+// (expiring those past their time).
+type ApprovalSource interface {
+	Awaiting(ctx context.Context) ([]qstash.PurgeInfo, error)
+}
+
 // ConnectionSource gives the latest connection snapshot.
 type ConnectionSource interface {
 	Latest(ctx context.Context) (neon.Snapshot, error)
@@ -216,6 +241,8 @@ type Set struct {
 	// DemoOperators counts demo operator accounts (0 in the demo itself).
 	DemoOperators func() int64
 	Environment   string
+	// Approvals lists the requests waiting for a second operator.
+	Approvals ApprovalSource
 }
 
 // Round evaluates every rule once at now. A source that cannot be read
@@ -268,6 +295,14 @@ func (s *Set) Round(ctx context.Context, now time.Time) alerts.Round {
 	}
 	if s.Systems != nil {
 		add(Systems(s.Systems(), now))
+	}
+	if s.Approvals != nil {
+		waiting, err := s.Approvals.Awaiting(ctx)
+		if err != nil {
+			r.Unknown = append(r.Unknown, "queues.approval_waiting")
+		} else {
+			add(Approvals(waiting, now))
+		}
 	}
 	var demo int64
 	if s.DemoOperators != nil {

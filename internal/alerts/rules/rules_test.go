@@ -8,6 +8,7 @@ import (
 	"github.com/atum/ops-console/internal/alerts"
 	"github.com/atum/ops-console/internal/alerts/rules"
 	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/qstash"
 	"github.com/atum/ops-console/internal/rediscache"
 	"github.com/atum/ops-console/internal/switches"
 	"github.com/atum/ops-console/internal/watch"
@@ -90,5 +91,31 @@ func TestSystemsAndConsole(t *testing.T) {
 	got = rules.Console(watch.Off, 2, "production")
 	if len(got) != 2 || got[0].Rule != "console.watch_off" || got[1].Severity != alerts.Critical {
 		t.Fatalf("watch off and demo operators: %+v", got)
+	}
+}
+
+// TestApprovalsWaiting: each request waiting for a second operator is one
+// warning naming it, its size, its requester and its expiry, linked to it.
+func TestApprovalsWaiting(t *testing.T) {
+	now := time.Now()
+	got := rules.Approvals([]qstash.PurgeInfo{
+		{ID: 12, Kind: qstash.KindPurge, Region: "eu", Total: 5000, ConfirmedBy: "alice@atum.io", ApprovalExpires: now.Add(42 * time.Minute)},
+		{ID: 13, Kind: qstash.KindRetry, Region: "us", Total: 1200, ConfirmedBy: "bob@atum.io", ApprovalExpires: now.Add(time.Hour)},
+	}, now)
+	if len(got) != 2 || got[0].Rule != "queues.approval_waiting" || got[0].Subject != "purge:12" || got[1].Subject != "retry:13" ||
+		got[0].Href != "/queues/purges/12" || got[0].Severity != alerts.Warning {
+		t.Fatalf("findings = %+v", got)
+	}
+	for _, want := range []string{"Purge #12", "5,000", "alice@atum.io", "in 42m"} {
+		if !strings.Contains(got[0].Summary, want) {
+			t.Errorf("summary %q lacks %q", got[0].Summary, want)
+		}
+	}
+	if len(rules.Approvals(nil, now)) != 0 {
+		t.Error("findings without requests")
+	}
+	rb, _ := alerts.RunbookFor("queues.approval_waiting")
+	if l := rb.Actions(alerts.Alert{Subject: "retry:13"}); len(l) != 1 || l[0].Href != "/queues/purges/13" {
+		t.Errorf("runbook link = %+v", l)
 	}
 }

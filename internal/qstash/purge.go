@@ -250,6 +250,7 @@ func (p *Purger) get(ctx context.Context, id int64) (PurgeInfo, error) {
 	return pi, nil
 }
 
+// deref is *v, or T's zero value for nil.
 func deref[T any](v *T) T {
 	var zero T
 	if v == nil {

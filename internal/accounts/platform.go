@@ -47,7 +47,8 @@ CREATE TRIGGER users_protected BEFORE DELETE ON users FOR EACH ROW EXECUTE FUNCT
 CREATE TRIGGER tenants_protected BEFORE DELETE ON tenants FOR EACH ROW EXECUTE FUNCTION refuse_protected_delete();
 CREATE TRIGGER workspaces_protected BEFORE DELETE ON workspaces FOR EACH ROW EXECUTE FUNCTION refuse_protected_delete();`
 
-// Hit is one search result.
+// Hit is one search result (or a twin of a user): enough of the user and
+// its tenant to tell twins apart from the list.
 type Hit struct {
 	Kind    string // "user" or "tenant"
 	ID      string
@@ -57,6 +58,19 @@ type Hit struct {
 	Tenant  string // the user's tenant slug
 	Deleted bool
 	Exact   bool
+	// TenantDeleted and TenantStatus are the user's tenant's state (or
+	// the tenant's own, for a tenant hit).
+	TenantDeleted bool
+	TenantStatus  string
+	// Workspaces counts the live workspaces of the user's tenant (or of
+	// the tenant); Users counts a tenant's live users.
+	Workspaces int
+	Users      int
+	// LastLogin is the user's last sign-in (nil: never, or a tenant).
+	LastLogin *time.Time
+	// Lookalike is set for a twin found by its confusable skeleton (it
+	// renders like the address but differs from it once normalised).
+	Lookalike bool
 }
 
 // likePrefix turns s into a LIKE prefix pattern, its wildcards escaped.

@@ -44,6 +44,7 @@ bench: deps build
 	go test -count=1 -timeout 20m -run 'TestFleetWideRestartRaisesNothing|TestNotificationsIndependentOfInstances' \
 	  -bench BenchmarkEvaluate -benchtime 20x -v ./internal/alerts/rules/
 	go test -count=1 -run '^$$' -bench 'BenchmarkPurge10000|BenchmarkRetry10000' -benchtime 1x -v ./internal/qstash/
+	go test -run '^$$' -bench BenchmarkSearch1M -benchtime 1x ./internal/accounts/
 
 demo: deps build
 	./$(BIN) demo

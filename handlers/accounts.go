@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,56 +58,146 @@ func (h *Accounts) Search(c echo.Context) error {
 		return Unavailable("the platform database", err)
 	}
 	if err := h.Record(c, audit.Entry{Action: "account.search", Target: target, Reason: m.Reason,
-		Result: audit.Success, Details: map[string]any{"hits": len(hits)}}); err != nil {
+		Result: audit.Success, Details: map[string]any{"hits": len(hits)}, Account: searchRef(hits)}); err != nil {
 		return Unavailable("the console's database (audit log)", err)
 	}
 	m.Searched = true
 	for _, hit := range hits {
-		v := views.AccountHit{Kind: hit.Kind, Deleted: hit.Deleted, Exact: hit.Exact}
-		if hit.Kind == "user" {
-			v.Label, v.Detail, v.Href = hit.Email, "tenant "+hit.Tenant, "/accounts/users/"+hit.ID
-		} else {
-			v.Label, v.Detail, v.Href = hit.Slug, hit.Name, "/accounts/tenants/"+hit.ID
-		}
-		m.Hits = append(m.Hits, v)
+		m.Hits = append(m.Hits, searchHit(hit))
+	}
+	for i := range m.Hits { // the account pages are not asked the reason again
+		m.Hits[i].Href, m.Hits[i].TenantHref = views.WithReason(m.Hits[i].Href, m.Reason), views.WithReason(m.Hits[i].TenantHref, m.Reason)
 	}
 	return Render(c, http.StatusOK, views.AccountsPage(h.Page(c, "Accounts", "accounts"), m))
 }
 
-// User renders a user's account page with the diagnosis (audited).
+// searchHit is one row of the search results: the account with its
+// state and warnings, its tenant's state, workspaces and last sign-in.
+func searchHit(hit accounts.Hit) views.AccountHit {
+	v := views.AccountHit{Kind: hit.Kind, Deleted: hit.Deleted, Exact: hit.Exact, Match: hit.Match, Lookalike: hit.Lookalike,
+		Workspaces: capped(hit.Workspaces), TenantFlags: tenantFlags(hit)}
+	if hit.TenantID != "" && hit.TenantStatus != "" {
+		v.TenantHref = "/accounts/tenants/" + hit.TenantID
+	}
+	if hit.Kind == "tenant" {
+		v.Label, v.Detail, v.Href, v.Tenant, v.Users = hit.Slug, hit.Name, "/accounts/tenants/"+hit.ID, hit.Name, capped(hit.Users)
+		v.TenantHref, v.LastLogin = "", "—"
+		return v
+	}
+	v.Label, v.Detail, v.Href, v.Tenant = visibleEmail(hit.Email), "tenant "+hit.Tenant, "/accounts/users/"+hit.ID, hit.Tenant
+	v.Warnings, v.LastLogin = accounts.EmailWarnings(hit.Email), "never"
+	if hit.LastLogin != nil {
+		v.LastLogin = when(hit.LastLogin)
+	}
+	return v
+}
+
+// duplicateHit is one of the account's twins: the address quoted, its
+// tenant and that tenant's state, and whether it only looks alike.
+func duplicateHit(d accounts.Hit) views.AccountHit {
+	detail := "tenant " + d.Tenant
+	if flags := tenantFlags(d); len(flags) > 0 {
+		detail += " (" + strings.Join(flags, ", ") + ")"
+	}
+	if d.Lookalike {
+		detail += " — a lookalike: " + strings.Join(accounts.EmailWarnings(d.Email), "; ")
+	}
+	return views.AccountHit{Label: fmt.Sprintf("%q", d.Email), Detail: detail, Href: "/accounts/users/" + d.ID, Lookalike: d.Lookalike}
+}
+
+// visibleEmail shows an address as it is when it is plain printable
+// ASCII, else quoted with its invisible characters escaped.
+func visibleEmail(email string) string {
+	if q := strconv.Quote(email); q[1:len(q)-1] != email || !isPrintableASCII(email) {
+		return q
+	}
+	return email
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// tenantFlags is what is wrong with a hit's tenant.
+func tenantFlags(hit accounts.Hit) []string {
+	var out []string
+	switch {
+	case hit.TenantStatus == "":
+		return []string{"tenant missing"}
+	case hit.TenantDeleted:
+		out = append(out, "soft-deleted")
+	}
+	if hit.TenantStatus != "active" {
+		out = append(out, hit.TenantStatus)
+	}
+	return out
+}
+
+// capped words a count that stops at accounts.CountCap+1.
+func capped(n int) string {
+	if n > accounts.CountCap {
+		return fmt.Sprintf("more than %d", accounts.CountCap)
+	}
+	return strconv.Itoa(n)
+}
+
+// User renders a user's account page with the diagnosis (audited; with
+// ReasonRequired, only once a reason is given).
 func (h *Accounts) User(c echo.Context) error {
+	if done, err := h.askReason(c, h.ReasonRequired, "this user's account page"); done {
+		return err
+	}
 	a, err := h.Store.UserAccount(c.Request().Context(), c.Param("id"))
-	return h.show(c, "user", a, err, "")
+	return h.show(c, "user", a, err)
 }
 
-// Tenant renders a tenant's page (audited).
+// Tenant renders a tenant's page (audited; with ReasonRequired, only once
+// a reason is given).
 func (h *Accounts) Tenant(c echo.Context) error {
+	if done, err := h.askReason(c, h.ReasonRequired, "this tenant's account page"); done {
+		return err
+	}
 	a, err := h.Store.TenantAccount(c.Request().Context(), c.Param("id"))
-	return h.show(c, "tenant", a, err, "")
+	return h.show(c, "tenant", a, err)
 }
 
-func (h *Accounts) show(c echo.Context, kind string, a accounts.Account, err error, formErr string) error {
+// show audits the view of an account (with its reason and the account's
+// identifiers) and renders its page.
+func (h *Accounts) show(c echo.Context, kind string, a accounts.Account, err error) error {
 	target := kind + ":" + clip(c.Param("id"), 40)
+	e := audit.Entry{Action: "account.view", Target: target, Reason: lookupReason(c), Result: audit.Success, Account: a.Ref()}
 	if errors.Is(err, accounts.ErrNotFound) {
-		_ = h.Record(c, audit.Entry{Action: "account.view", Target: target, Result: audit.Failure,
-			Details: map[string]any{"error": "not found"}})
+		e.Result, e.Account, e.Details = audit.Failure, idRef(kind, c.Param("id")), map[string]any{"error": "not found"}
+		_ = h.Record(c, e)
 		return echo.NewHTTPError(http.StatusNotFound, "no "+kind+" with id "+clip(c.Param("id"), 40)+" in this database")
 	}
 	if err != nil {
-		_ = h.Record(c, audit.Entry{Action: "account.view", Target: target, Result: audit.Error,
-			Details: map[string]any{"error": err.Error()}})
+		e.Result, e.Account, e.Details = audit.Error, idRef(kind, c.Param("id")), map[string]any{"error": err.Error()}
+		_ = h.Record(c, e)
 		return Unavailable("the platform database", err)
 	}
-	if formErr == "" {
-		if err := h.Record(c, audit.Entry{Action: "account.view", Target: target, Result: audit.Success}); err != nil {
-			return Unavailable("the console's database (audit log)", err)
-		}
+	if err := h.Record(c, e); err != nil {
+		return Unavailable("the console's database (audit log)", err)
 	}
+	return h.render(c, kind, a, http.StatusOK, "")
+}
+
+// render renders an account's page; formErr (with status) says why an
+// action on it was refused.
+func (h *Accounts) render(c echo.Context, kind string, a accounts.Account, status int, formErr string) error {
 	var fleet *accounts.Fleet
 	if h.Fleet != nil {
 		fleet = h.Fleet()
 	}
-	m := accountPage(kind, a, h.Store.Diagnose(c.Request().Context(), a, fleet))
+	diag := h.Store.Diagnose(c.Request().Context(), a, fleet)
+	m := accountPage(kind, a, diag)
+	m.LookupReason, m.NeedReason, m.TenantProtected = lookupReason(c), h.ReasonRequired, a.TenantProtected
+	m.Trail = trailView(kind, a, diag.Likely, time.Now())
 	if s := CurrentSession(c); s != nil {
 		m.CanSupport, m.CanAdmin = s.Account.Role.AtLeast(auth.Support), s.Account.Role.AtLeast(auth.Admin)
 	}
@@ -114,7 +206,8 @@ func (h *Accounts) show(c echo.Context, kind string, a accounts.Account, err err
 	}
 	m.FormError = formErr
 	if msg, ok := map[string]string{"invalidated": "Cache entry invalidated.", "gone": "There was no cache entry.",
-		"protected": "Account protected.", "unprotected": "Protection removed."}[c.QueryParam("done")]; ok {
+		"protected": "Account protected.", "unprotected": "Protection removed.",
+		"changed": "Protection reason changed; the old one is kept in the history."}[c.QueryParam("done")]; ok {
 		m.Flash = msg
 	}
 	title := "Tenant"
@@ -122,10 +215,6 @@ func (h *Accounts) show(c echo.Context, kind string, a accounts.Account, err err
 		title = a.User.Email
 	} else if a.Tenant != nil {
 		title = "Tenant " + a.Tenant.Slug
-	}
-	status := http.StatusOK
-	if formErr != "" {
-		status = http.StatusBadRequest
 	}
 	return Render(c, status, views.AccountView(h.Page(c, title, "accounts"), m))
 }
@@ -137,7 +226,7 @@ func when(t *time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
-func accountPage(kind string, a accounts.Account, diag []accounts.Check) views.AccountPage {
+func accountPage(kind string, a accounts.Account, diag accounts.Diagnosis) views.AccountPage {
 	m := views.AccountPage{Kind: kind}
 	if u := a.User; u != nil {
 		m.ID, m.ProtectKind, m.ProtectID, m.Protected = u.ID, "user", u.ID, a.UserProtected
@@ -146,11 +235,14 @@ func accountPage(kind string, a accounts.Account, diag []accounts.Check) views.A
 			del = "problem"
 		}
 		m.User = []views.KV{{Label: "Id", Value: u.ID}, {Label: "Email as stored", Value: fmt.Sprintf("%q", u.Email)},
-			{Label: "Email normalised", Value: strings.ToLower(strings.TrimSpace(u.Email))}, {Label: "Auth provider", Value: u.AuthProvider},
+			{Label: "Email normalised", Value: accounts.NormalizeEmail(u.Email)}, {Label: "Auth provider", Value: u.AuthProvider},
 			{Label: "Created", Value: when(&u.CreatedAt)}, {Label: "Last login", Value: when(u.LastLoginAt)},
 			{Label: "Soft-deleted", Value: when(u.DeletedAt), Flag: del}}
+		if w := accounts.EmailWarnings(u.Email); len(w) > 0 {
+			m.User = append(m.User[:3], append([]views.KV{{Label: "Email warnings", Value: strings.Join(w, "; "), Flag: "warning"}}, m.User[3:]...)...)
+		}
 		for _, d := range a.Duplicates {
-			m.Duplicates = append(m.Duplicates, views.AccountHit{Label: fmt.Sprintf("%q", d.Email), Detail: "tenant " + d.Tenant, Href: "/accounts/users/" + d.ID})
+			m.Duplicates = append(m.Duplicates, duplicateHit(d))
 		}
 	}
 	if t := a.Tenant; t != nil {
@@ -187,29 +279,54 @@ func accountPage(kind string, a accounts.Account, diag []accounts.Check) views.A
 	} else {
 		m.Tenant = []views.KV{{Label: "Tenant", Value: "missing from this database", Flag: "problem"}}
 	}
-	for _, d := range diag {
-		m.Diagnosis = append(m.Diagnosis, views.DiagnosisLine{Name: d.Name, Verdict: d.Verdict, Detail: d.Detail})
-	}
+	m.Diagnosis = diagnosisView(diag)
 	for _, e := range a.Audit {
-		m.Audit = append(m.Audit, views.AuditRow{At: e.At.UTC().Format("2006-01-02 15:04:05Z"), Operator: e.Operator, Action: e.Action, Target: e.Target, Result: e.Result})
+		m.Audit = append(m.Audit, views.AuditRow{At: e.At.UTC().Format("2006-01-02 15:04:05Z"), Operator: e.Operator, Action: e.Action,
+			Target: e.Target, Reason: e.Reason, Result: e.Result})
 	}
 	return m
 }
 
-// Invalidate deletes a tenant's cache entry (support and up; audited).
-func (h *Accounts) Invalidate(c echo.Context) error {
-	ctx := c.Request().Context()
-	a, err := h.Store.TenantAccount(ctx, c.Param("id"))
-	if err != nil {
-		return h.show(c, "tenant", a, err, "")
+// diagnosisView maps the diagnosis: the likely cause, the account's
+// findings and, apart, the platform-wide conditions.
+func diagnosisView(d accounts.Diagnosis) views.AccountDiagnosis {
+	v := views.AccountDiagnosis{Likely: d.Likely, Found: d.Likely != accounts.NothingFound}
+	line := func(c accounts.Check) views.DiagnosisLine {
+		return views.DiagnosisLine{Name: c.Name, Verdict: c.Verdict, Detail: c.Detail}
 	}
-	target := "tenant:" + a.Tenant.ID + " " + a.Tenant.Slug
-	if err := h.RecordIntent(c, audit.Entry{Action: "account.cache.invalidate", Target: target}, "invalidate this cache entry"); err != nil {
+	for _, c := range d.Account {
+		v.Account = append(v.Account, line(c))
+	}
+	for _, c := range d.Platform {
+		v.Platform = append(v.Platform, line(c))
+		if c.Verdict == accounts.Problem {
+			v.PlatformProblems++
+		}
+	}
+	return v
+}
+
+// Invalidate deletes a tenant's cache entry (support and up; audited). A
+// protected tenant's entry is refused, audited as denied, unless an admin
+// overrides the protection (override=1) with a reason.
+func (h *Accounts) Invalidate(c echo.Context) error {
+	const action = "account.cache.invalidate"
+	a, err := h.load(c, action, "tenant", c.Param("id"))
+	if err != nil {
 		return err
 	}
-	existed, err := h.Store.InvalidateCache(ctx, a.Tenant.Slug)
-	e := audit.Entry{Action: "account.cache.invalidate", Target: target, Result: audit.Success,
-		Details: map[string]any{"existed": existed}}
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	override := a.TenantProtected && c.FormValue("override") == "1"
+	e := audit.Entry{Action: action, Target: "tenant:" + a.Tenant.ID + " " + a.Tenant.Slug, Reason: clip(reason, maxLookupReason),
+		Account: a.TenantRef(), Details: map[string]any{"override": override}}
+	if result, msg := invalidateRefusal(a, CurrentSession(c).Account.Role, reason, override, h.ReasonRequired); msg != "" {
+		return h.refuse(c, "tenant", a, e, result, msg)
+	}
+	if err := h.RecordIntent(c, e, "invalidate this cache entry"); err != nil {
+		return err
+	}
+	existed, err := h.Store.InvalidateCache(c.Request().Context(), a.Tenant.Slug)
+	e.Result, e.Details["existed"] = audit.Success, existed
 	if err != nil {
 		e.Result, e.Details["error"] = audit.Error, err.Error()
 	}
@@ -223,50 +340,45 @@ func (h *Accounts) Invalidate(c echo.Context) error {
 	if !existed {
 		done = "gone"
 	}
-	return c.Redirect(http.StatusSeeOther, "/accounts/tenants/"+a.Tenant.ID+"?done="+done)
+	return c.Redirect(http.StatusSeeOther, backTo("tenant", a.Tenant.ID, done, cmp.Or(lookupReason(c), e.Reason)))
 }
 
-// Protection protects or unprotects a user or tenant (admins; reason
-// required; audited).
+// Protection protects, protects again with another reason (the old one
+// stays in the history) or unprotects a user or tenant (admins; reason
+// required). Every outcome is audited under account.protect or
+// account.unprotect.
 func (h *Accounts) Protection(c echo.Context) error {
-	kind := strings.TrimSuffix(c.Param("kind"), "s")
-	id := c.Param("id")
+	kind, id, protect := strings.TrimSuffix(c.Param("kind"), "s"), c.Param("id"), c.FormValue("protect")
 	if (kind != "user" && kind != "tenant") || !accounts.IsUUID(id) {
 		return echo.NewHTTPError(http.StatusNotFound, "no such account")
 	}
-	ctx := c.Request().Context()
-	var a accounts.Account
-	var err error
-	if kind == "user" {
-		a, err = h.Store.UserAccount(ctx, id)
-	} else {
-		a, err = h.Store.TenantAccount(ctx, id)
+	action, ok := map[string]string{"true": "account.protect", "false": "account.unprotect"}[protect]
+	if !ok {
+		return echo.NewHTTPError(http.StatusBadRequest, "protect must be true or false")
 	}
+	a, err := h.load(c, action, kind, id)
 	if err != nil {
-		return h.show(c, kind, a, err, "")
-	}
-	reason := strings.TrimSpace(c.FormValue("reason"))
-	protect := c.FormValue("protect") == "true"
-	action, done := "account.unprotect", "unprotected"
-	if protect {
-		action, done = "account.protect", "protected"
-	}
-	if reason == "" || len(reason) > 500 {
-		_ = h.Record(c, audit.Entry{Action: action, Target: kind + ":" + id, Result: audit.Failure,
-			Details: map[string]any{"error": "no reason given, or one over 500 characters"}})
-		return h.show(c, kind, a, nil, "Give a reason (up to 500 characters): it goes to the audit log.")
-	}
-	if err := h.RecordIntent(c, audit.Entry{Action: action, Target: kind + ":" + id, Reason: reason}, "change this account's protection"); err != nil {
 		return err
 	}
-	if protect {
-		err = h.Store.Protect(ctx, kind, id, reason, CurrentSession(c).Account.Email)
-	} else {
-		err = h.Store.Unprotect(ctx, kind, id)
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	e := audit.Entry{Action: action, Target: kind + ":" + id, Reason: reason, Account: a.Ref()}
+	protected := map[string]bool{"user": a.UserProtected, "tenant": a.TenantProtected}[kind]
+	switch {
+	case reason == "" || len(reason) > 500:
+		return h.refuse(c, kind, a, e, audit.Failure, "Give a reason (up to 500 characters): it goes to the audit log.")
+	case protect == "false" && !protected:
+		return h.refuse(c, kind, a, e, audit.Failure, "This "+kind+" is not protected: there is no protection to remove.")
 	}
-	e := audit.Entry{Action: action, Target: kind + ":" + id, Reason: reason, Result: audit.Success}
+	if err := h.RecordIntent(c, e, "change this account's protection"); err != nil {
+		return err
+	}
+	ch, err := h.Store.SetProtection(c.Request().Context(), kind, id, protect == "true", reason, CurrentSession(c).Account.Email)
+	if errors.Is(err, accounts.ErrNotProtected) { // removed meanwhile
+		return h.refuse(c, kind, a, e, audit.Failure, "This "+kind+" is not protected: there is no protection to remove.")
+	}
+	e.Result, e.Details = audit.Success, map[string]any{"change": ch.Change, "previous_reason": ch.OldReason, "previous_by": ch.OldBy}
 	if err != nil {
-		e.Result, e.Details = audit.Error, map[string]any{"error": err.Error()}
+		e.Result, e.Details["error"] = audit.Error, err.Error()
 	}
 	if aerr := h.Record(c, e); aerr != nil {
 		return aerr
@@ -274,7 +386,8 @@ func (h *Accounts) Protection(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/accounts/"+kind+"s/"+id+"?done="+done)
+	done := map[string]string{accounts.ChangeProtect: "protected", accounts.ChangeReason: "changed", accounts.ChangeUnprotect: "unprotected"}[ch.Change]
+	return c.Redirect(http.StatusSeeOther, backTo(kind, id, done, lookupReason(c)))
 }
 
 // tenantQStashLink is the link to a tenant's QStash messages, or why

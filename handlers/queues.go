@@ -37,6 +37,9 @@ type Queues struct {
 	Approval qstash.ApprovalPolicy
 	// Background runs purges after the request ends.
 	Background context.Context
+	// AccountReasonRequired makes a reason (ticket) mandatory before a
+	// tenant's messages open, as for every account lookup.
+	AccountReasonRequired bool
 
 	// reveals audits who was shown which dead letter's content.
 	reveals reveals

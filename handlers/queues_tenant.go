@@ -39,7 +39,8 @@ const (
 // scan. The three parts are read at once, each within UpstreamBudget; a
 // part QStash fails, refuses (429) or does not answer for says so, and
 // the page is still shown. A slug that is not one is a 400 before any
-// call.
+// call. With AccountReasonRequired the page first asks for the reason
+// (ticket), recorded on the view and kept in the region links.
 func (h *Queues) Tenant(c echo.Context) error {
 	slug := c.Param("slug")
 	label, err := qstash.TenantLabel(slug)
@@ -49,6 +50,10 @@ func (h *Queues) Tenant(c echo.Context) error {
 	if len(c.QueryParams()["region"]) > 1 {
 		return echo.NewHTTPError(http.StatusBadRequest, "give region once")
 	}
+	if done, err := h.askReason(c, h.AccountReasonRequired, "this tenant's QStash messages"); done {
+		return err
+	}
+	reason := lookupReason(c)
 	m := views.QueuesTenant{Slug: slug, Label: label, Header: "Upstash-Forward-" + qstash.TenantHeader}
 	p := h.Page(c, "QStash messages of tenant "+slug, "queues")
 	if len(h.Clients) == 0 {
@@ -62,13 +67,13 @@ func (h *Queues) Tenant(c echo.Context) error {
 	m.Region = region
 	for _, r := range h.Regions {
 		m.Regions = append(m.Regions, views.Region{Key: r, Label: strings.ToUpper(r), Active: r == region,
-			Href: "/queues/tenant/" + url.PathEscape(slug) + "?region=" + url.QueryEscape(r)})
+			Href: views.WithReason("/queues/tenant/"+url.PathEscape(slug)+"?region="+url.QueryEscape(r), reason)})
 	}
 	if c.Request().Method == http.MethodHead {
 		return Render(c, http.StatusOK, views.QueuesTenantPage(p, m)) // nothing read, nothing to audit
 	}
-	if err := h.Record(c, audit.Entry{Action: "qstash.tenant.view", Target: "tenant:" + slug, Result: audit.Success,
-		Details: map[string]any{"region": region, "label": label}}); err != nil {
+	if err := h.Record(c, audit.Entry{Action: "qstash.tenant.view", Target: "tenant:" + slug, Reason: reason, Result: audit.Success,
+		Details: map[string]any{"region": region, "label": label}, Account: audit.Account{Slug: slug}}); err != nil {
 		return Unavailable("the console's database (audit log)", err)
 	}
 	h.tenantParts(c.Request().Context(), cl, slug, &m)

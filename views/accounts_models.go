@@ -8,6 +8,23 @@ type AccountHit struct {
 	Href    string
 	Deleted bool
 	Exact   bool
+	// The search list's columns. Match says how the hit was found
+	// ("exact", "lookalike", "prefix", "domain", "contains", "tenant",
+	// "id"); Lookalike marks an address that only renders like the one
+	// searched; Warnings say what makes the address suspicious.
+	Match     string
+	Lookalike bool
+	Warnings  []string
+	// Tenant is the user's tenant (the tenant's name for a tenant hit),
+	// TenantHref its page, TenantFlags its state ("soft-deleted",
+	// "suspended", "missing"); Workspaces counts its live workspaces and
+	// Users a tenant's live users; LastLogin is a user's last sign-in.
+	Tenant      string
+	TenantHref  string
+	TenantFlags []string
+	Workspaces  string
+	Users       string
+	LastLogin   string
 }
 
 // Accounts is the account search page.
@@ -47,7 +64,7 @@ type AccountPage struct {
 	WorkspacesNote string
 	Duplicates     []AccountHit
 	Cache          []KV
-	Diagnosis      []DiagnosisLine
+	Diagnosis      AccountDiagnosis
 	Audit          []AuditRow
 	TenantID       string
 	TenantSlug     string
@@ -63,6 +80,16 @@ type AccountPage struct {
 	QStashNote string
 	FormError  string
 	Flash      string
+	// LookupReason is the reason (ticket) the page was opened for, kept
+	// in its links and forms; NeedReason says one is required.
+	LookupReason string
+	NeedReason   bool
+	// TenantProtected says the tenant is protected: its cache entry is
+	// invalidated only by an admin overriding the protection.
+	TenantProtected bool
+	// Trail is the protection history, the timeline and the summary for
+	// the ticket.
+	Trail AccountTrail
 }
 
 // AccountWorkspace is one of a tenant's workspaces.

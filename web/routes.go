@@ -65,7 +65,7 @@ func routes(d Deps, base *handlers.Base, cookies handlers.Cookies, timeline hand
 	accts := &handlers.Accounts{Base: base, Store: d.Accounts, ReasonRequired: d.LookupReasonRequired, Fleet: d.AccountFleet}
 	queues := &handlers.Queues{Base: base, Clients: d.QStash, Pages: &qstash.PageCache{TTL: 5 * time.Second},
 		Regions: d.QStashRegions, Sampler: d.QStashSampler,
-		Purger: d.Purger, Approval: d.Approval, Background: d.Background}
+		Purger: d.Purger, Approval: d.Approval, Background: d.Background, AccountReasonRequired: d.LookupReasonRequired}
 	dlqSummary := &handlers.DLQSummary{Base: base, Regions: d.QStashRegions, Summaries: d.DLQSummary}
 	ops := &handlers.Operators{Base: base, Store: d.Sessions, Cookies: cookies, Password: d.Access.PasswordLogin,
 		SSO: d.Access.SSO != nil, Required: d.Access.Required}

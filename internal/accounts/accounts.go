@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/atum/ops-console/internal/audit"
 	"github.com/atum/ops-console/internal/store"
 )
 
@@ -46,34 +47,6 @@ func IsUUID(s string) bool { return uuidRE.MatchString(s) }
 // MaxQueryBytes is the longest search accepted (an email's maximum).
 const MaxQueryBytes = 320
 
-// Search finds users and tenants: by id (a UUID), by email when q has an
-// "@" (case- and space-insensitive, exact matches first, then prefix),
-// else by tenant slug or name prefix and user email prefix.
-func (s *Store) Search(ctx context.Context, q string, limit int) ([]Hit, error) {
-	q = strings.TrimSpace(q)
-	if q == "" {
-		return nil, nil
-	}
-	if len(q) > MaxQueryBytes {
-		return nil, fmt.Errorf("the search is %d bytes long; at most %d are accepted", len(q), MaxQueryBytes)
-	}
-	if limit <= 0 || limit > 100 {
-		limit = 50
-	}
-	if IsUUID(q) {
-		return s.searchByID(ctx, q)
-	}
-	if strings.Contains(q, "@") {
-		return s.searchUsersByEmail(ctx, q, limit)
-	}
-	hits, err := s.searchTenants(ctx, q, limit)
-	if err != nil {
-		return nil, err
-	}
-	users, err := s.searchUsersByEmail(ctx, q, limit-len(hits))
-	return append(hits, users...), err
-}
-
 // CacheEntry is the tenant's Redis cache entry compared with the database.
 // It never holds the cached values themselves.
 type CacheEntry struct {
@@ -96,20 +69,71 @@ type Account struct {
 	TotalWorkspaces int
 	LiveWorkspaces  int
 	Duplicates      []Hit
+	// TwinsUnchecked says why twins could not be looked for ("": they
+	// were).
+	TwinsUnchecked  string
 	TenantUsers     int
 	UserProtected   bool
 	TenantProtected bool
-	Cache           CacheEntry
-	Audit           []AuditEvent
+	// UserProtection and TenantProtection are the protections in force
+	// (nil: none); History is every change of them, newest first.
+	UserProtection   *Protection
+	TenantProtection *Protection
+	History          []ProtectionChange
+	Cache            CacheEntry
+	// Audit are the audit events about the account, by its exact
+	// identifiers, newest first: its newest AuditActions actions and
+	// AuditViews views and searches.
+	Audit []AuditEvent
 }
 
-// AuditEvent is a recent audit event about the account.
+// AuditEvent is an audit event about the account.
 type AuditEvent struct {
+	ID       int64
 	At       time.Time
 	Operator string
+	Role     string
 	Action   string
 	Target   string
+	Reason   string
 	Result   string
+	// Account is the account the event names (the user, or the tenant).
+	Account audit.Account
+	// Details are the event's recorded details.
+	Details map[string]any
+}
+
+// Bounds of Account.Audit: the account's newest actions, and apart its
+// newest views and searches, so that views never push an action out.
+const (
+	AuditActions = 100
+	AuditViews   = 20
+)
+
+// ViewActions are the audited reads of an account: opening its page, a
+// search that found it, its tenant's QStash messages.
+var ViewActions = []string{"account.view", "account.search", "qstash.tenant.view"}
+
+// Ref names the account for the audit log: the user (with its tenant), or
+// the tenant.
+func (a Account) Ref() audit.Account {
+	var r audit.Account
+	if a.User != nil {
+		r.UserID, r.Email, r.TenantID = a.User.ID, NormalizeEmail(a.User.Email), a.User.TenantID
+	}
+	if a.Tenant != nil {
+		r.TenantID, r.Slug = a.Tenant.ID, a.Tenant.Slug
+	}
+	return r
+}
+
+// TenantRef names the account's tenant alone for the audit log (zero
+// without a tenant).
+func (a Account) TenantRef() audit.Account {
+	if a.Tenant == nil {
+		return audit.Account{}
+	}
+	return audit.Account{TenantID: a.Tenant.ID, Slug: a.Tenant.Slug}
 }
 
 // UserAccount loads the account page of a user.
@@ -122,16 +146,24 @@ func (s *Store) UserAccount(ctx context.Context, userID string) (Account, error)
 		return Account{}, err
 	}
 	a := Account{User: &u}
-	if a.Duplicates, err = s.duplicates(ctx, u); err != nil {
+	a.Duplicates, err = s.duplicates(ctx, u)
+	if errors.Is(err, ErrPlatformSetup) {
+		a.TwinsUnchecked, err = err.Error(), nil // the rest of the page still helps
+	}
+	if err != nil {
 		return a, err
 	}
-	if a.UserProtected, err = s.IsProtected(ctx, "user", u.ID); err != nil {
+	if a.UserProtection, err = s.protection(ctx, "user", u.ID); err != nil {
 		return a, err
 	}
+	a.UserProtected = a.UserProtection != nil
 	if err := s.fillTenant(ctx, &a, u.TenantID); err != nil {
 		return a, err
 	}
-	a.Audit, err = s.audit(ctx, u.ID, u.Email, a.tenantSlug())
+	if a.History, err = s.history(ctx, []string{"user", u.ID, "tenant", u.TenantID}); err != nil {
+		return a, err
+	}
+	a.Audit, err = s.audit(ctx, a.Ref())
 	return a, err
 }
 
@@ -148,15 +180,11 @@ func (s *Store) TenantAccount(ctx context.Context, tenantID string) (Account, er
 		return a, ErrNotFound
 	}
 	var err error
-	a.Audit, err = s.audit(ctx, tenantID, "", a.tenantSlug())
-	return a, err
-}
-
-func (a Account) tenantSlug() string {
-	if a.Tenant == nil {
-		return ""
+	if a.History, err = s.history(ctx, []string{"tenant", a.Tenant.ID}); err != nil {
+		return a, err
 	}
-	return a.Tenant.Slug
+	a.Audit, err = s.audit(ctx, a.Ref())
+	return a, err
 }
 
 func (s *Store) fillTenant(ctx context.Context, a *Account, tenantID string) error {
@@ -178,9 +206,10 @@ func (s *Store) fillTenant(ctx context.Context, a *Account, tenantID string) err
 	if a.TenantUsers, err = s.tenantUsers(ctx, t.ID); err != nil {
 		return err
 	}
-	if a.TenantProtected, err = s.IsProtected(ctx, "tenant", t.ID); err != nil {
+	if a.TenantProtection, err = s.protection(ctx, "tenant", t.ID); err != nil {
 		return err
 	}
+	a.TenantProtected = a.TenantProtection != nil
 	a.Cache = s.cacheEntry(ctx, *t)
 	return nil
 }
@@ -252,22 +281,18 @@ func (s *Store) InvalidateCache(ctx context.Context, slug string) (bool, error) 
 	return n > 0, nil
 }
 
-// Protect adds an account to the protected list.
+// Protect adds an account to the protected list, or changes the reason
+// of its protection (the old one stays in the history).
 func (s *Store) Protect(ctx context.Context, kind, id, reason, by string) error {
-	_, err := s.Console.Exec(ctx, `INSERT INTO ops.protected_accounts (kind, id, reason, set_by) VALUES ($1, $2::uuid, $3, $4)
-		ON CONFLICT (kind, id) DO UPDATE SET reason = EXCLUDED.reason, set_by = EXCLUDED.set_by, set_at = now()`, kind, id, reason, by)
-	if err != nil {
-		return fmt.Errorf("accounts: protect: %w", err)
-	}
-	return nil
+	_, err := s.SetProtection(ctx, kind, id, true, reason, by)
+	return err
 }
 
-// Unprotect removes an account from the protected list.
-func (s *Store) Unprotect(ctx context.Context, kind, id string) error {
-	if _, err := s.Console.Exec(ctx, `DELETE FROM ops.protected_accounts WHERE kind = $1 AND id = $2::uuid`, kind, id); err != nil {
-		return fmt.Errorf("accounts: unprotect: %w", err)
-	}
-	return nil
+// Unprotect removes an account from the protected list, for reason
+// (kept in the history); ErrNotProtected if it was not on it.
+func (s *Store) Unprotect(ctx context.Context, kind, id, reason, by string) error {
+	_, err := s.SetProtection(ctx, kind, id, false, reason, by)
+	return err
 }
 
 // IsProtected reports whether an account is on the protected list.
@@ -280,31 +305,39 @@ func (s *Store) IsProtected(ctx context.Context, kind, id string) (bool, error) 
 	return ok, nil
 }
 
-func (s *Store) audit(ctx context.Context, id, email, slug string) ([]AuditEvent, error) {
-	terms := []string{id}
-	if email != "" {
-		terms = append(terms, strings.ToLower(strings.TrimSpace(email)))
-	}
-	if slug != "" {
-		terms = append(terms, slug)
-	}
-	rows, err := s.Console.Query(ctx, `SELECT at, operator, action, target, result FROM ops.audit_events
-		WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS t WHERE target ILIKE '%' || t || '%')
-		ORDER BY id DESC LIMIT 20`, terms)
+// audit returns the events about the account ref names, by its exact
+// identifiers (see audit.Log.ForAccount): its newest AuditActions actions
+// and AuditViews views, newest first.
+func (s *Store) audit(ctx context.Context, ref audit.Account) ([]AuditEvent, error) {
+	log := audit.New(s.Console)
+	actions, err := log.ForAccount(ctx, audit.AccountQuery{Account: ref, Except: ViewActions, Limit: AuditActions})
 	if err != nil {
 		return nil, fmt.Errorf("accounts: audit: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
-		var e AuditEvent
-		err := r.Scan(&e.At, &e.Operator, &e.Action, &e.Target, &e.Result)
-		return e, err
-	})
+	views, err := log.ForAccount(ctx, audit.AccountQuery{Account: ref, Actions: ViewActions, Limit: AuditViews})
+	if err != nil {
+		return nil, fmt.Errorf("accounts: audit: %w", err)
+	}
+	all := append(actions, views...)
+	slices.SortFunc(all, func(a, b audit.Event) int { return cmp.Compare(b.ID, a.ID) })
+	out := make([]AuditEvent, 0, len(all))
+	for _, e := range all {
+		ev := AuditEvent{ID: e.ID, At: e.At, Operator: e.Operator, Role: e.Role, Action: e.Action, Target: e.Target,
+			Reason: e.Reason, Result: e.Result, Account: e.Account}
+		_ = json.Unmarshal([]byte(e.DetailsJSON), &ev.Details)
+		out = append(out, ev)
+	}
+	return out, nil
 }
 
-// CreateIndexes creates PlatformIndexes (without CONCURRENTLY) for the
-// demo and the tests.
+// CreateIndexes creates PlatformFunctions and PlatformIndexes (without
+// CONCURRENTLY) for the demo and the tests, then analyzes the tables (the
+// planner needs statistics on the new expressions).
 func CreateIndexes(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, strings.ReplaceAll(PlatformIndexes, " CONCURRENTLY", ""))
+	_, err := pool.Exec(ctx, PlatformFunctions)
+	if err == nil {
+		_, err = pool.Exec(ctx, strings.ReplaceAll(PlatformIndexes, " CONCURRENTLY", "")+";\nANALYZE users, tenants")
+	}
 	if err != nil {
 		return fmt.Errorf("accounts: indexes: %w", err)
 	}

@@ -2,6 +2,7 @@ package accounts_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -81,7 +82,7 @@ func TestSearch(t *testing.T) {
 		}
 	}
 	var plan string
-	_ = pool.QueryRow(ctx, `EXPLAIN SELECT id FROM users WHERE lower(btrim(email)) LIKE 'user1%'`).Scan(&plan)
+	_ = pool.QueryRow(ctx, `EXPLAIN SELECT id FROM users WHERE atum_norm_email(email) LIKE 'user1%'`).Scan(&plan)
 	if !strings.Contains(plan, "Index") && !strings.Contains(plan, "Bitmap") {
 		t.Errorf("email prefix search does not use the index: %s", plan)
 	}
@@ -113,13 +114,14 @@ func verdict(checks []accounts.Check, name string) accounts.Check {
 	return accounts.Check{}
 }
 
+// diagnose returns the findings about the user's account.
 func diagnose(t *testing.T, s *accounts.Store, user string) []accounts.Check {
 	t.Helper()
 	a, err := s.UserAccount(context.Background(), user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Diagnose(context.Background(), a, nil)
+	return s.Diagnose(context.Background(), a, nil).Account
 }
 
 func TestDiagnosisFindsEachCause(t *testing.T) {
@@ -170,7 +172,8 @@ func TestDiagnosisFindsEachCause(t *testing.T) {
 
 	tn, u = fixture(t, pool, "twin", 1)
 	exec(t, pool, `INSERT INTO users (id, tenant_id, email, auth_provider, created_at) VALUES (gen_random_uuid(), $1::uuid, ' TWIN@Customer.Example', 'google', now())`, tn)
-	if c := verdict(diagnose(t, s, u), "Accounts differing"); c.Verdict != accounts.Problem {
+	// Neither twin has signed in: which one the customer uses is unknown.
+	if c := verdict(diagnose(t, s, u), "Accounts differing"); c.Verdict != accounts.Warning || !strings.Contains(c.Detail, "Neither has signed in") {
 		t.Errorf("case twin: %+v", c)
 	}
 
@@ -207,7 +210,7 @@ func TestDiagnosisFindsEachCause(t *testing.T) {
 	exec(t, pool, hb, "api-1", "m1", "production", "sqlite:///atom_dev.db")
 	exec(t, pool, hb, "api-2", "m2", "development", "127.0.0.1/atum")
 	d = s.Diagnose(ctx, mustAccount(t, s, healthy), &accounts.Fleet{Running: []string{"m1", "m2", "m3"},
-		WithoutEnvironment: []string{"m3"}, Expected: "production"})
+		WithoutEnvironment: []string{"m3"}, Expected: "production"}).Platform
 	if c := verdict(d, "Platform instances' database"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, "api-1") {
 		t.Errorf("instance on another database: %+v", c)
 	}
@@ -220,7 +223,7 @@ func TestDiagnosisFindsEachCause(t *testing.T) {
 	if c := verdict(d, "Machines' ENVIRONMENT"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, "m3") || !strings.Contains(c.Detail, "local database") {
 		t.Errorf("machine without ENVIRONMENT: %+v", c)
 	}
-	d = s.Diagnose(ctx, mustAccount(t, s, healthy), &accounts.Fleet{Running: []string{"m1", "m2"}, Expected: "production"})
+	d = s.Diagnose(ctx, mustAccount(t, s, healthy), &accounts.Fleet{Running: []string{"m1", "m2"}, Expected: "production"}).Platform
 	if c := verdict(d, "Machines' ENVIRONMENT"); c.Verdict != accounts.OK {
 		t.Errorf("every machine in production: %+v", c)
 	}
@@ -248,11 +251,27 @@ func TestProtection(t *testing.T) {
 	if !a.TenantProtected || a.UserProtected {
 		t.Fatalf("protection = %v / %v", a.TenantProtected, a.UserProtected)
 	}
-	if err := s.Unprotect(ctx, "tenant", tn); err != nil {
+	// Protecting again changes the reason and keeps the old one.
+	if err := s.Protect(ctx, "tenant", tn, "legal hold", "other.admin@atum.io"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unprotect(ctx, "tenant", tn, "hold lifted", "admin@atum.io"); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := s.IsProtected(ctx, "tenant", tn); ok {
 		t.Fatal("still protected")
+	}
+	if err := s.Unprotect(ctx, "tenant", tn, "again", "admin@atum.io"); !errors.Is(err, accounts.ErrNotProtected) {
+		t.Fatalf("unprotecting an unprotected tenant: %v", err)
+	}
+	h := mustAccount(t, s, u).History
+	if len(h) != 3 || h[2].Change != accounts.ChangeProtect || h[2].Reason != "real customer, never test data" ||
+		h[1].Change != accounts.ChangeReason || h[1].OldReason != "real customer, never test data" || h[1].Reason != "legal hold" || h[1].OldBy != "admin@atum.io" ||
+		h[0].Change != accounts.ChangeUnprotect || h[0].OldReason != "legal hold" || h[0].Reason != "hold lifted" {
+		t.Fatalf("protection history = %+v", h)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM ops.protected_account_history`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("the protection history can be deleted: %v", err)
 	}
 	if _, err := s.UserAccount(ctx, "not-a-uuid"); err != accounts.ErrNotFound {
 		t.Fatalf("bad id: %v", err)
@@ -285,7 +304,7 @@ func BenchmarkSearchEmail(b *testing.B) {
 		}
 		viaSearch = append(viaSearch, time.Since(start))
 		start = time.Now()
-		rows, err := pool.Query(ctx, `SELECT id FROM users WHERE lower(btrim(email)) = lower(btrim($1))`, q)
+		rows, err := pool.Query(ctx, `SELECT id FROM users WHERE atum_norm_email(email) = $1`, accounts.NormalizeEmail(q))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -371,4 +390,27 @@ func TestProtectTriggerRefusesScripts(t *testing.T) {
 	}
 	_, other := fixture(t, pool, "testdata", 1)
 	exec(t, pool, `DELETE FROM users WHERE id = $1::uuid`, other)
+}
+
+// TestWithoutPlatformFunctions: before the platform team created the
+// search functions, a search fails with a message that says what to run,
+// and an account page still opens with its twins marked unchecked.
+func TestWithoutPlatformFunctions(t *testing.T) {
+	ctx := context.Background()
+	pool, url := testenv.MigratedPool(t)
+	if _, err := sim.Seed(ctx, pool, sim.SeedOptions{Tenants: 2, Users: 5}); err != nil {
+		t.Fatal(err)
+	}
+	s := &accounts.Store{Platform: pool, Console: pool, PlatformURL: url, Environment: "production"}
+	if _, err := s.Search(ctx, "user", 10); !errors.Is(err, accounts.ErrPlatformSetup) || !strings.Contains(err.Error(), "README") {
+		t.Fatalf("search without the functions: %v", err)
+	}
+	var id string
+	if err := pool.QueryRow(ctx, `SELECT id::text FROM users LIMIT 1`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.UserAccount(ctx, id)
+	if err != nil || !strings.Contains(a.TwinsUnchecked, "atum_norm_email") {
+		t.Fatalf("account page without the functions: %v %q", err, a.TwinsUnchecked)
+	}
 }

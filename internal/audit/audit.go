@@ -44,6 +44,9 @@ type Entry struct {
 	RequestID  string
 	// Details is stored as JSON after secrets are redacted.
 	Details map[string]any
+	// Account names the platform account the event concerns (zero: none),
+	// by exact identifiers the account page selects its events by.
+	Account Account
 }
 
 // Event is a recorded audit event.
@@ -85,11 +88,13 @@ func RecordIn(ctx context.Context, q Execer, e Entry) error {
 	if e.OperatorID != 0 {
 		opID = &e.OperatorID
 	}
+	acct := e.Account.columns()
 	_, err = q.Exec(ctx, `
-		INSERT INTO ops.audit_events (operator_id, operator, role, client_ip, action, target, reason, result, request_id, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		INSERT INTO ops.audit_events (operator_id, operator, role, client_ip, action, target, reason, result, request_id, details,
+		                              account_user_id, account_tenant_id, account_email, account_slug)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::uuid, $12::uuid, $13, $14)`,
 		opID, clip(e.Operator, 320), e.Role, clip(e.ClientIP, 64), e.Action, clip(e.Target, 500),
-		clip(e.Reason, 2000), e.Result, clip(e.RequestID, 100), details)
+		clip(e.Reason, 2000), e.Result, clip(e.RequestID, 100), details, acct[0], acct[1], acct[2], acct[3])
 	if err != nil {
 		return fmt.Errorf("audit: record %s: %w", e.Action, err)
 	}

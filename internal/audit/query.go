@@ -124,7 +124,7 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
 		to = &f.To
 	}
 	rows, err := l.pool.Query(ctx, `
-		SELECT id, at, COALESCE(operator_id, 0), operator, role, client_ip, action, target, reason, result, request_id, details::text
+		SELECT `+eventColumns+`
 		FROM ops.audit_events
 		WHERE ($1 = '' OR operator ILIKE '%' || $1 || '%')
 		  AND ($2 = '' OR action LIKE $2 || '%')
@@ -139,17 +139,7 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		if err := rows.Scan(&e.ID, &e.At, &e.OperatorID, &e.Operator, &e.Role, &e.ClientIP, &e.Action,
-			&e.Target, &e.Reason, &e.Result, &e.RequestID, &e.DetailsJSON); err != nil {
-			return nil, fmt.Errorf("audit: list: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanEvents(rows, "list")
 }
 
 // WriteCSV writes events as CSV with a header row, every cell quoted and

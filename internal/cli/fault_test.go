@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/atum/ops-console/handlers"
+	"github.com/atum/ops-console/internal/accounts"
 	"github.com/atum/ops-console/internal/auth"
 	"github.com/atum/ops-console/internal/devstack"
 	"github.com/atum/ops-console/internal/flydouble"
@@ -112,6 +113,9 @@ func startConsole(t *testing.T, dbURL string, vars map[string]string) *faultCons
 		t.Fatal(err)
 	}
 	if _, err := sim.Seed(ctx, pool, sim.SeedOptions{Tenants: 5, Users: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := accounts.CreateIndexes(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := auth.NewStore(pool).CreateOperator(ctx, faultAdmin, auth.Admin, faultPassword, false); err != nil {

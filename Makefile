@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOTEST   := go test -p 2 -count=1 -timeout 12m
 
-.PHONY: all build deps deps-browser generate lint test bench demo clean
+.PHONY: all build deps deps-browser deps-python generate lint test bench demo clean
 
 all: build
 
@@ -18,6 +18,11 @@ deps:
 
 deps-browser:
 	bash scripts/install-deps.sh --browser
+
+# Debian's Python with psycopg and pytest, for the platform agent
+# (platform/python); deps-browser installs it too.
+deps-python:
+	bash scripts/install-deps.sh --python
 
 generate:
 	go tool templ generate
@@ -39,12 +44,13 @@ lint:
 test: deps-browser lint
 	$(GOTEST) ./...
 
-bench: deps build
+bench: deps deps-python build
 	go run ./internal/loadgen -bin $(BIN)
 	go test -count=1 -timeout 20m -run 'TestFleetWideRestartRaisesNothing|TestNotificationsIndependentOfInstances' \
 	  -bench BenchmarkEvaluate -benchtime 20x -v ./internal/alerts/rules/
 	go test -count=1 -run '^$$' -bench 'BenchmarkPurge10000|BenchmarkRetry10000' -benchtime 1x -v ./internal/qstash/
 	go test -run '^$$' -bench BenchmarkSearch1M -benchtime 1x ./internal/accounts/
+	go test -count=1 -run '^$$' -bench BenchmarkPythonAgent -benchtime 1x -v ./internal/platformagent/
 
 demo: deps build
 	./$(BIN) demo

@@ -292,7 +292,7 @@ func accountPage(kind string, a accounts.Account, diag accounts.Diagnosis) views
 func diagnosisView(d accounts.Diagnosis) views.AccountDiagnosis {
 	v := views.AccountDiagnosis{Likely: d.Likely, Found: d.Likely != accounts.NothingFound}
 	line := func(c accounts.Check) views.DiagnosisLine {
-		return views.DiagnosisLine{Name: c.Name, Verdict: c.Verdict, Detail: c.Detail}
+		return views.DiagnosisLine{Name: c.Name, Verdict: c.Verdict, Detail: c.Detail, NoHeartbeatsYet: c.NoHeartbeatsYet}
 	}
 	for _, c := range d.Account {
 		v.Account = append(v.Account, line(c))

@@ -89,7 +89,8 @@ func (h *Cache) Show(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if m.Switch, err = h.Switches.View(c, sw, live); err != nil {
+	m.NoHeartbeatsYet = h.Switches.noHeartbeatsYet(ctx, live)
+	if m.Switch, err = h.Switches.View(c, sw, live, m.NoHeartbeatsYet); err != nil {
 		return err
 	}
 	m.Redis = h.server(c, sw.Enabled, now, f)

@@ -61,13 +61,17 @@ func (h *Fleet) Show(c echo.Context) error {
 			return err
 		}
 		m.Alerts = h.AlertsOf(c.Request().Context(), "fleet.")
+		// Said once: by the open alert when there is one, else by a note.
+		m.NoHeartbeatsYet = r.NoHeartbeatsYet && !slices.ContainsFunc(m.Alerts, func(a views.Alert) bool {
+			return a.Rule == "fleet.no_heartbeats_yet"
+		})
 	}
 	return Render(c, http.StatusOK, views.FleetPage(h.Page(c, "Fleet", "fleet"), m))
 }
 
 // fleetModel is the Fleet page of a snapshot and its report.
 func fleetModel(app string, snap fly.Snapshot, r fly.Report, now time.Time) views.Fleet {
-	m := views.Fleet{App: app, Listed: listedText(snap, now)}
+	m := views.Fleet{App: app, Listed: listedText(snap, now), NoHeartbeatsYet: r.NoHeartbeatsYet}
 	if snap.ListedAt.IsZero() {
 		m.Err, m.NotConfigured = "Fly could not be listed: "+snap.Err, "No listing has succeeded yet; the console retries on its own."
 		return m
@@ -177,7 +181,11 @@ func machineView(m fly.MachineRow, r fly.Report, now time.Time) views.FleetMachi
 		v.Heartbeats = fmt.Sprintf("%d live (%s)", n, strings.Join(m.Instances, ", "))
 	case m.State == "started":
 		v.Heartbeats = "none"
-		v.Flags = append(v.Flags, "NO HEARTBEAT")
+		// Until the platform's first heartbeat ever, the page says so
+		// once instead of flagging every machine.
+		if !r.NoHeartbeatsYet {
+			v.Flags = append(v.Flags, "NO HEARTBEAT")
+		}
 	default:
 		v.Heartbeats = "—"
 	}

@@ -29,6 +29,9 @@ type SwitchStore interface {
 	Set(ctx context.Context, c switches.Change) (switches.Switch, error)
 	History(ctx context.Context, name string, limit int) ([]switches.HistoryEntry, error)
 	LiveInstances(ctx context.Context) ([]switches.Instance, error)
+	// FirstHeartbeat is when a platform instance first reported a
+	// heartbeat, zero when none ever did.
+	FirstHeartbeat(ctx context.Context) (time.Time, error)
 }
 
 // Switches shows the kill switches and changes them.
@@ -66,6 +69,8 @@ type propagationKey struct {
 	second  int64
 	screen  string
 	all     bool
+	// noHeartbeatsYet hides the propagation until the first heartbeat.
+	noHeartbeatsYet bool
 }
 
 // propagationView is the part of a switch's panel every viewer sees
@@ -138,9 +143,9 @@ func (h *Switches) page(c echo.Context, form *formState) (views.Switches, error)
 	if err != nil {
 		return views.Switches{}, err
 	}
-	var m views.Switches
+	m := views.Switches{NoHeartbeatsYet: h.noHeartbeatsYet(ctx, live)}
 	for _, s := range all {
-		v, err := h.View(c, s, live)
+		v, err := h.View(c, s, live, m.NoHeartbeatsYet)
 		if err != nil {
 			return m, err
 		}
@@ -152,12 +157,25 @@ func (h *Switches) page(c echo.Context, form *formState) (views.Switches, error)
 	return m, nil
 }
 
+// noHeartbeatsYet reports whether no platform instance has ever reported
+// a heartbeat: none is live, and none ever came. Not knowing (the read
+// failed) counts as no, which keeps the usual panel.
+func (h *Switches) noHeartbeatsYet(ctx context.Context, live []switches.Instance) bool {
+	if len(live) > 0 {
+		return false
+	}
+	first, err := h.Store.FirstHeartbeat(ctx)
+	return err == nil && first.IsZero()
+}
+
 // View builds one switch's panel: state, propagation over the live
-// instances, history and (for operators) the toggle form.
-func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Instance) (views.SwitchView, error) {
+// instances, history and (for operators) the toggle form. With
+// noHeartbeatsYet (no platform instance ever reported a heartbeat) the
+// panel leaves out the propagation and instances: the page says so once.
+func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Instance, noHeartbeatsYet bool) (views.SwitchView, error) {
 	now := time.Now()
 	v := views.SwitchView{Name: s.Name, Enabled: s.Enabled, State: onOff(s.Enabled), Reason: s.Reason, ChangedBy: s.ChangedBy,
-		ChangedAt: human.Ago(s.ChangedAt, now), Version: s.Version, RevertChoices: revertChoices}
+		ChangedAt: human.Ago(s.ChangedAt, now), Version: s.Version, RevertChoices: revertChoices, NoHeartbeatsYet: noHeartbeatsYet}
 	if sess := CurrentSession(c); sess != nil {
 		v.CanToggle = sess.Account.Role.AtLeast(auth.Operator)
 	}
@@ -174,7 +192,7 @@ func (h *Switches) View(c echo.Context, s switches.Switch, live []switches.Insta
 	}
 	all := c.QueryParam("all") == "1"
 	base := v
-	pv, err := h.shared.Get(c.Request().Context(), propagationKey{s.Name, s.Version, s.Enabled, now.Unix(), screen, all},
+	pv, err := h.shared.Get(c.Request().Context(), propagationKey{s.Name, s.Version, s.Enabled, now.Unix(), screen, all, noHeartbeatsYet},
 		func(ctx context.Context) (propagationView, error) {
 			pv := propagate(s, live, now, screen, all)
 			head := base

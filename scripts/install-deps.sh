@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the dev stack (internal/devstack) needs:
 # PostgreSQL 15, PgBouncer and Redis, and with --browser (the tests) also
-# Chromium, Prometheus and Alertmanager.
+# Chromium, Prometheus and Alertmanager, and Debian's Python with psycopg,
+# pytest, setuptools, wheel and venv for the platform agent (platform/python),
+# which --python alone installs too.
 #
-# Usage: scripts/install-deps.sh [--browser]
+# Usage: scripts/install-deps.sh [--browser] [--python]
 #
 # Quiet and idempotent when everything is present. As root, installs what is
 # missing with apt-get; otherwise prints the packages to install and exits 1.
@@ -11,11 +13,13 @@
 set -euo pipefail
 
 browser=0
+python=0
 for arg in "$@"; do
 	case "$arg" in
-	--browser) browser=1 ;;
+	--browser) browser=1 python=1 ;;
+	--python) python=1 ;;
 	-h | --help)
-		sed -n '2,10s/^# \{0,1\}//p' "$0"
+		sed -n '2,12s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
@@ -48,6 +52,28 @@ fi
 if ((browser)); then
 	have prometheus /usr/bin || missing+=(prometheus)
 	have prometheus-alertmanager /usr/bin || missing+=(prometheus-alertmanager)
+fi
+# The platform agent's venv, tests and benchmark use Debian's interpreter
+# (a python3 of pyenv on PATH does not see apt's packages); each package is
+# checked by importing a module it provides (ensurepip: python3-venv).
+if ((python)); then
+	if [[ ! -x /usr/bin/python3 ]]; then
+		missing+=(python3 python3-psycopg python3-pytest python3-setuptools python3-wheel python3-venv)
+	else
+		# One interpreter start: prints the package of each module that is
+		# missing (psycopg is imported: it also needs libpq5).
+		while read -r pkg; do missing+=("$pkg"); done < <(/usr/bin/python3 -c '
+import importlib.util
+try:
+    import psycopg
+except Exception:
+    print("python3-psycopg")
+for mod, pkg in (("pytest", "python3-pytest"), ("setuptools", "python3-setuptools"), ("wheel", "python3-wheel"),
+                 ("ensurepip", "python3-venv")):
+    if importlib.util.find_spec(mod) is None:
+        print(pkg)
+' 2>/dev/null || echo python3-venv)
+	fi
 fi
 
 if ((${#missing[@]} == 0)); then

@@ -49,6 +49,9 @@ type DiagnosisLine struct {
 	Name    string
 	Verdict string
 	Detail  string
+	// NoHeartbeatsYet marks the line saying that no platform instance
+	// reports heartbeats yet; it links the contract.
+	NoHeartbeatsYet bool
 }
 
 // AccountPage is one user's or tenant's page.

@@ -98,6 +98,9 @@ type Cache struct {
 	// Switch is SUSPEND_REDIS, with its toggle form.
 	Switch SwitchView
 	Err    string
+	// NoHeartbeatsYet says, once, that no platform instance has ever
+	// reported a heartbeat.
+	NoHeartbeatsYet bool
 }
 
 // SwitchView is one kill switch: state, propagation and toggle form.
@@ -118,6 +121,10 @@ type SwitchView struct {
 	// More is how many live instances are not listed, and AllHref the page
 	// listing them all.
 	More Rows
+	// NoHeartbeatsYet is set while no platform instance has ever reported
+	// a heartbeat: the page says so once, and the panel shows no
+	// propagation or instances.
+	NoHeartbeatsYet bool
 	// CanToggle shows the toggle form (operators and admins).
 	CanToggle bool
 	// Form keeps the toggle form's input after an error.
@@ -167,4 +174,7 @@ type SwitchChange struct {
 // Switches is the kill-switches page.
 type Switches struct {
 	Switches []SwitchView
+	// NoHeartbeatsYet says, once, that no platform instance has ever
+	// reported a heartbeat.
+	NoHeartbeatsYet bool
 }

@@ -16,8 +16,12 @@ type Fleet struct {
 	Body templ.Component
 	// Partial says which details the last listing could not read.
 	Partial string
-	Alerts  []Alert
-	Groups  []FleetGroup
+	// NoHeartbeatsYet is set while no platform instance has ever reported
+	// a heartbeat: the page says so once (unless its open alert already
+	// does), and no machine is flagged NO HEARTBEAT.
+	NoHeartbeatsYet bool
+	Alerts          []Alert
+	Groups          []FleetGroup
 	// GroupNames head the drift table's columns.
 	GroupNames []string
 	Drift      []FleetDrift
@@ -50,7 +54,8 @@ type FleetMachine struct {
 	LastExit                      string
 	OOM                           string
 	Heartbeats                    string
-	// Flags are CRASH LOOP, GAVE UP, NO CONFIG, NO HEARTBEAT.
+	// Flags are CRASH LOOP, GAVE UP, NO CONFIG, NO HEARTBEAT (not until
+	// the platform's first heartbeat ever).
 	Flags []string
 	// Bad marks a row with a critical finding.
 	Bad bool

@@ -29,6 +29,11 @@ type Check struct {
 	// Cause says in one sentence what the finding would mean for a
 	// customer who "disappeared"; "" when it explains nothing.
 	Cause string
+	// NoHeartbeatsYet marks the one platform line that stands for the
+	// heartbeat checks while no platform instance has ever reported a
+	// heartbeat (its Detail is store.NoHeartbeatsYet); pages link the
+	// contract from it.
+	NoHeartbeatsYet bool
 	// rank orders the causes, 1 the likeliest; 0 for none.
 	rank int
 }
@@ -43,7 +48,9 @@ type Diagnosis struct {
 	Account []Check
 	// Platform are conditions that could affect any account (instances on
 	// another database or environment, machines without ENVIRONMENT,
-	// silent machines). They never count as this account's problems.
+	// silent machines, or one line saying that no platform instance
+	// reports heartbeats yet). They never count as this account's
+	// problems.
 	Platform []Check
 }
 
@@ -83,7 +90,9 @@ type Fleet struct {
 // into the likely cause. Apart, the conditions that could affect any
 // account: platform instances on another database or environment,
 // machines without ENVIRONMENT or without heartbeats (fleet is nil when
-// the fleet is not known).
+// the fleet is not known). Until the platform's first heartbeat ever, one
+// line says that no instance reports heartbeats yet instead of the
+// heartbeat checks.
 func (s *Store) Diagnose(ctx context.Context, a Account, fleet *Fleet) Diagnosis {
 	id, idErr := s.identity(ctx)
 	d := Diagnosis{Account: accountChecks(a, id, idErr), Platform: s.platformChecks(ctx, id, idErr, fleet)}
@@ -265,7 +274,9 @@ func (s *Store) heartbeats(ctx context.Context) ([]heartbeat, error) {
 }
 
 // platformChecks compares the instances' heartbeats of the last hour with
-// this database and environment, and with the running machines.
+// this database and environment, and with the running machines. A
+// platform that never reported a heartbeat gets one line saying so in
+// place of the database check and the silent machines.
 func (s *Store) platformChecks(ctx context.Context, id store.Identity, idErr error, fleet *Fleet) []Check {
 	var out []Check
 	if idErr != nil {
@@ -275,6 +286,13 @@ func (s *Store) platformChecks(ctx context.Context, id store.Identity, idErr err
 	beats, err := s.heartbeats(ctx)
 	if err != nil {
 		return append(out, Check{Name: "Platform instances", Verdict: Warning, Detail: "heartbeats could not be read: " + err.Error()})
+	}
+	if len(beats) == 0 {
+		// Not knowing whether one ever came keeps the usual lines.
+		if first, err := store.FirstHeartbeat(ctx, s.Console); err == nil && first.IsZero() {
+			out = append(out, Check{Name: "Platform heartbeats", Verdict: Warning, Detail: store.NoHeartbeatsYet, NoHeartbeatsYet: true})
+			return append(out, machinesEnvironmentCheck(fleet))
+		}
 	}
 	out = append(out, databaseCheck(beats, id, idErr == nil))
 	if c, ok := environmentCheck(beats, s.Environment); ok {
@@ -341,16 +359,29 @@ func environmentCheck(beats []heartbeat, env string) (Check, bool) {
 // heartbeats.
 func fleetChecks(beats []heartbeat, fleet *Fleet) []Check {
 	if fleet == nil {
-		return []Check{
-			{Name: "Machines' ENVIRONMENT", Verdict: Warning, Detail: "the Fly fleet is not known here, so machines' configuration cannot be checked"},
-			{Name: "Running machines without heartbeat", Verdict: Warning, Detail: "the Fly fleet is not known here, so silent machines cannot be found"},
-		}
+		return []Check{machinesEnvironmentCheck(nil), {Name: "Running machines without heartbeat", Verdict: Warning,
+			Detail: "the Fly fleet is not known here, so silent machines cannot be found"}}
+	}
+	return []Check{machinesEnvironmentCheck(fleet), silentMachinesCheck(beats, fleet)}
+}
+
+// machinesEnvironmentCheck names the machines Fly runs without the
+// expected ENVIRONMENT (fleet is nil when the fleet is not known).
+func machinesEnvironmentCheck(fleet *Fleet) Check {
+	if fleet == nil {
+		return Check{Name: "Machines' ENVIRONMENT", Verdict: Warning, Detail: "the Fly fleet is not known here, so machines' configuration cannot be checked"}
 	}
 	env := Check{Name: "Machines' ENVIRONMENT", Verdict: OK, Detail: "every machine Fly lists has ENVIRONMENT=" + fleet.Expected}
 	if len(fleet.WithoutEnvironment) > 0 {
 		env.Verdict, env.Detail = Problem, "running without ENVIRONMENT="+fleet.Expected+": "+
 			strings.Join(fleet.WithoutEnvironment, ", ")+" — they may fall back to a local database, where the customer's recent writes would be"
 	}
+	return env
+}
+
+// silentMachinesCheck names the running machines without a heartbeat in
+// beats.
+func silentMachinesCheck(beats []heartbeat, fleet *Fleet) Check {
 	seen := map[string]bool{}
 	for _, h := range beats {
 		seen[h.machine] = true
@@ -365,7 +396,7 @@ func fleetChecks(beats []heartbeat, fleet *Fleet) []Check {
 	if len(silent) > 0 {
 		heard.Verdict, heard.Detail = Problem, "running but silent (possibly on another database): "+strings.Join(silent, ", ")
 	}
-	return []Check{env, heard}
+	return heard
 }
 
 // destructiveCheck lists destructive audit events on the account in the

@@ -282,3 +282,56 @@ func TestDiagnosisProtectionIsNotDestructive(t *testing.T) {
 		t.Errorf("an invalidation: likely %q", d.Likely)
 	}
 }
+
+// TestDiagnosisNoHeartbeatsYet: until the platform's first heartbeat ever,
+// the platform panel says so in one line instead of naming every running
+// machine as silent; after one heartbeat, the silent machines are named
+// again, and still after the heartbeat rows are pruned.
+func TestDiagnosisNoHeartbeatsYet(t *testing.T) {
+	s, pool := newStore(t, 100)
+	ctx := context.Background()
+	_, u := fixture(t, pool, "healthy", 1)
+	fleet := &accounts.Fleet{Running: []string{"m1", "m2", "m3"}, WithoutEnvironment: []string{"m3"}, Expected: "production"}
+	d := s.Diagnose(ctx, mustAccount(t, s, u), fleet)
+	var never []accounts.Check
+	for _, c := range d.Platform {
+		if c.NoHeartbeatsYet {
+			never = append(never, c)
+		}
+		if strings.Contains(c.Detail, "m1") || strings.Contains(c.Detail, "silent") {
+			t.Errorf("a per-machine heartbeat line before any heartbeat: %+v", c)
+		}
+	}
+	if len(never) != 1 || never[0].Detail != store.NoHeartbeatsYet || never[0].Verdict != accounts.Warning {
+		t.Fatalf("platform lines %+v; want one saying %q", d.Platform, store.NoHeartbeatsYet)
+	}
+	for _, name := range []string{"Running machines without heartbeat", "Platform instances' database"} {
+		if c := verdict(d.Platform, name); c.Name != "" {
+			t.Errorf("%s before any heartbeat: %+v", name, c)
+		}
+	}
+	if c := verdict(d.Platform, "Machines' ENVIRONMENT"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, "m3") {
+		t.Errorf("the machines' ENVIRONMENT still counts: %+v", c)
+	}
+	if p := problems(d.Account); len(p) > 0 || d.Likely != accounts.NothingFound {
+		t.Errorf("no heartbeats counted against the account: %v, %q", p, d.Likely)
+	}
+
+	id := platformIdentity(t, s)
+	exec(t, pool, heartbeatSQL, "api-1", "m1", "production", id.Host+"/"+id.Database+"#"+id.SystemID)
+	d = s.Diagnose(ctx, mustAccount(t, s, u), fleet)
+	if c := verdict(d.Platform, "Running machines without heartbeat"); c.Verdict != accounts.Problem ||
+		!strings.Contains(c.Detail, "m2, m3") || strings.Contains(c.Detail, "m1") {
+		t.Errorf("after the first heartbeat: %+v", c)
+	}
+	for _, c := range d.Platform {
+		if c.NoHeartbeatsYet {
+			t.Errorf("still no heartbeats yet after one: %+v", c)
+		}
+	}
+	exec(t, pool, `DELETE FROM ops.instance_heartbeats`)
+	d = s.Diagnose(ctx, mustAccount(t, s, u), fleet)
+	if c := verdict(d.Platform, "Running machines without heartbeat"); c.Verdict != accounts.Problem || !strings.Contains(c.Detail, "m1, m2, m3") {
+		t.Errorf("after the rows were pruned: %+v", c)
+	}
+}

@@ -256,6 +256,19 @@ var runbookList = []Runbook{
 			"An old build without heartbeats, or the process is stuck before it starts them.",
 		},
 		actions: machineLinks},
+	{Rule: "fleet.no_heartbeats_yet", Title: "No platform instance reports heartbeats yet",
+		Meaning: "Fly runs the platform's machines, but no platform instance has ever written a heartbeat to this database. " +
+			"The contract (README, \"Contracts with the platform\", 5. Heartbeats) asks every instance to upsert its row in " +
+			"ops.instance_heartbeats about every 15 s, with the role granted SELECT, INSERT, UPDATE on that table and SELECT on " +
+			"ops.kill_switch_state. Until the first heartbeat, the console raises this one finding instead of one silent-machine " +
+			"alert per machine, and cannot show which instances applied a kill switch, their cache hit rates or their database. " +
+			"After the first heartbeat ever, a running machine without one is its own alert again.",
+		Causes: []string{
+			"The platform's build does not implement the heartbeat contract yet.",
+			"The platform writes its heartbeats to another database than the console's DATABASE_URL.",
+			"The platform's role lacks SELECT, INSERT, UPDATE on ops.instance_heartbeats, so every upsert fails.",
+		},
+		actions: fixed(fleetScreen, Link{Label: "Open the kill switches (they list the reporting instances)", Href: "/switches"})},
 	{Rule: "fleet.unknown-machine", Title: "Heartbeats from a machine Fly does not list",
 		Meaning: "An instance writes heartbeats to this database from a machine this app does not have.",
 		Causes: []string{

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/atum/ops-console/internal/store"
 )
 
 // Fleet joins the sampler's snapshot with the platform's heartbeats and
@@ -38,6 +40,16 @@ func (f *Fleet) Report(ctx context.Context) (Snapshot, Report, error) {
 	// Without heartbeats (their query failed) the cross-check is skipped
 	// rather than reporting every machine as silent.
 	o.Heartbeats, _ = Heartbeats(ctx, f.Console, f.HeartbeatWithin)
+	if o.Heartbeats != nil && len(o.Heartbeats) == 0 {
+		// None live: a platform that never reported one has not adopted
+		// the contract yet (one finding), unlike machines gone silent
+		// (one each). Not knowing which skips the cross-check too.
+		first, err := store.FirstHeartbeat(ctx, f.Console)
+		if err != nil {
+			o.Heartbeats = nil
+		}
+		o.NoHeartbeatsYet = err == nil && first.IsZero()
+	}
 	return snap, Analyze(snap.Machines, snap.Secrets, o), nil
 }
 

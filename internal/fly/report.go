@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/atum/ops-console/internal/store"
 )
 
 // Crash-loop thresholds: FailingExits non-requested failing exits within
@@ -55,6 +57,12 @@ type Options struct {
 	// first one is due.
 	Heartbeats     []Heartbeat
 	HeartbeatGrace time.Duration
+	// NoHeartbeatsYet says that no platform instance has ever reported a
+	// heartbeat to this database (store.FirstHeartbeat): the platform has
+	// not adopted the contract yet, so the running machines make one
+	// no_heartbeats_yet finding instead of one heartbeat finding each.
+	// It counts only with Heartbeats known and empty.
+	NoHeartbeatsYet bool
 }
 
 // MachineRow is one machine as /fleet shows it.
@@ -115,7 +123,7 @@ type DriftRow struct {
 // Alert is one finding, most severe first in Report.Alerts.
 type Alert struct {
 	Level   string // "critical" or "warning"
-	Kind    string // crash-loop, environment, drift, image, group, heartbeat, unknown-machine, config, wedged
+	Kind    string // crash-loop, environment, drift, image, group, heartbeat, no_heartbeats_yet, unknown-machine, config, wedged
 	Text    string
 	Machine string
 }
@@ -130,6 +138,10 @@ type Report struct {
 	// EnvironmentSecret is set when ENVIRONMENT is an app secret, whose
 	// value is not visible and overrides config.env.
 	EnvironmentSecret bool
+	// NoHeartbeatsYet is set when heartbeats were cross-checked and no
+	// platform instance has ever reported one (see Options): machines
+	// without heartbeats are then not flagged one by one.
+	NoHeartbeatsYet bool
 }
 
 // Running returns the ids of started machines, flyctl's own release-command
@@ -169,7 +181,7 @@ func Analyze(machines []Machine, secrets []Secret, o Options) Report {
 	if o.Keys == nil {
 		o.Keys = DriftKeys
 	}
-	var r Report
+	r := Report{NoHeartbeatsYet: o.NoHeartbeatsYet && o.Heartbeats != nil && len(o.Heartbeats) == 0}
 	for _, s := range secrets {
 		if s.Name == "ENVIRONMENT" {
 			r.EnvironmentSecret = true
@@ -416,6 +428,9 @@ func alerts(r Report, o Options) []Alert {
 		}
 	}
 	crit = collapseCrashLoops(crit)
+	if r.NoHeartbeatsYet {
+		warn = collapseSilent(warn)
+	}
 	for _, h := range r.UnknownHeartbeats {
 		warn = append(warn, Alert{Level: "warning", Kind: "unknown-machine", Machine: h.Machine, Text: fmt.Sprintf(
 			"instance %s reports heartbeats from machine %s, which Fly does not list for this app (another app or environment writing to this database?)", h.Instance, h.Machine)})
@@ -485,6 +500,31 @@ func collapseCrashLoops(crit []Alert) []Alert {
 	}
 	return append([]Alert{{Level: "critical", Kind: "crash-loop", Text: fmt.Sprintf(
 		"restart storm: %d machines are crash-looping or gave up (%s); every boot hits Redis and Postgres", len(loops), strings.Join(ids, ", "))}}, rest...)
+}
+
+// collapseSilent replaces the machines' heartbeat findings with one
+// no_heartbeats_yet finding, for a platform that never reported a
+// heartbeat: every running machine is silent because the contract is not
+// adopted yet, not because each machine went wrong.
+func collapseSilent(warn []Alert) []Alert {
+	var rest []Alert
+	n := 0
+	for _, a := range warn {
+		if a.Kind == "heartbeat" {
+			n++
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	if n == 0 {
+		return warn
+	}
+	machines := fmt.Sprintf("%d running machines are", n)
+	if n == 1 {
+		machines = "1 running machine is"
+	}
+	return append(rest, Alert{Level: "warning", Kind: "no_heartbeats_yet", Text: fmt.Sprintf(
+		"%s; until one does, %s not checked one by one for a missing heartbeat", store.NoHeartbeatsYet, machines)})
 }
 
 func groupName(g string) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/atum/ops-console/internal/fly"
+	"github.com/atum/ops-console/internal/store"
 )
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -239,5 +240,47 @@ func TestWedgedMachine(t *testing.T) {
 	r := fly.Analyze([]fly.Machine{stuck, updating, fresh}, nil, fly.Options{Now: now, ExpectedEnvironment: "production"})
 	if got := kinds(r); !slices.Equal(got, []string{"warning:wedged:s1"}) {
 		t.Fatalf("alerts %v: only s1 is stuck (updating may take 10 min, s2 changed a minute ago)", got)
+	}
+}
+
+// TestNoHeartbeatsYetIsOneFinding: until the platform's first heartbeat
+// ever, the running machines past their grace make one no_heartbeats_yet
+// finding, not one heartbeat finding each; once one came, the silent
+// machines are flagged one by one again.
+func TestNoHeartbeatsYetIsOneFinding(t *testing.T) {
+	ms := []fly.Machine{machine("a1", "api", "started", prodEnv(), start(time.Hour)),
+		machine("a2", "api", "started", prodEnv(), start(time.Hour)), machine("w1", "worker", "started", prodEnv(), start(time.Hour)),
+		machine("w2", "worker", "stopped", prodEnv())}
+	opts := fly.Options{Now: now, ExpectedEnvironment: "production", HeartbeatGrace: time.Minute,
+		Heartbeats: []fly.Heartbeat{}, NoHeartbeatsYet: true}
+	r := fly.Analyze(ms, nil, opts)
+	if got := kinds(r); !slices.Equal(got, []string{"warning:no_heartbeats_yet:"}) || !r.NoHeartbeatsYet {
+		t.Fatalf("never heard: alerts %v, NoHeartbeatsYet %v; want one no_heartbeats_yet", got, r.NoHeartbeatsYet)
+	}
+	if text := r.Alerts[0].Text; !strings.HasPrefix(text, store.NoHeartbeatsYet) || !strings.Contains(text, "3 running machines") {
+		t.Errorf("finding says %q", text)
+	}
+	// A machine still within its grace is not silent: nothing to say yet.
+	fresh := []fly.Machine{machine("a1", "api", "started", prodEnv(), start(10*time.Second))}
+	if got := kinds(fly.Analyze(fresh, nil, opts)); len(got) != 0 {
+		t.Errorf("a machine started 10 s ago: %v", got)
+	}
+	// Heartbeats not known (their query failed): no cross-check at all.
+	unknown := opts
+	unknown.Heartbeats = nil
+	if got := kinds(fly.Analyze(ms, nil, unknown)); len(got) != 0 {
+		t.Errorf("heartbeats unknown: %v", got)
+	}
+	// After the first heartbeat ever: a1 reports, a2 and w1 are silent.
+	opts.NoHeartbeatsYet = false
+	opts.Heartbeats = []fly.Heartbeat{{Instance: "a1-1", Machine: "a1", ReportedAt: now}}
+	r = fly.Analyze(ms, nil, opts)
+	if got := kinds(r); !slices.Equal(got, []string{"warning:heartbeat:a2", "warning:heartbeat:w1"}) || r.NoHeartbeatsYet {
+		t.Fatalf("after a heartbeat: alerts %v, NoHeartbeatsYet %v", got, r.NoHeartbeatsYet)
+	}
+	// A stale flag with live heartbeats changes nothing.
+	opts.NoHeartbeatsYet = true
+	if got := kinds(fly.Analyze(ms, nil, opts)); !slices.Equal(got, []string{"warning:heartbeat:a2", "warning:heartbeat:w1"}) {
+		t.Fatalf("live heartbeats with NoHeartbeatsYet: %v", got)
 	}
 }

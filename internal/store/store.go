@@ -1,5 +1,6 @@
 // Package store opens the console's own Postgres database, runs the
-// embedded migrations of schema ops and reads the database's identity.
+// embedded migrations of schema ops, reads the database's identity and
+// says whether the platform ever reported a heartbeat to it.
 package store
 
 import (

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/atum/ops-console/internal/audit"
+	"github.com/atum/ops-console/internal/store"
 )
 
 // SuspendRedis is the switch that makes every platform instance bypass Redis.
@@ -235,6 +236,12 @@ func (st *Store) LiveInstances(ctx context.Context) ([]Instance, error) {
 		err := r.Scan(&i.ID, &i.Machine, &i.Group, &i.Suspended, &i.Source, &i.Version, &i.AppliedAt, &i.LastSeen)
 		return i, err
 	})
+}
+
+// FirstHeartbeat returns when a platform instance first reported a
+// heartbeat, or the zero time when none ever did (store.FirstHeartbeat).
+func (st *Store) FirstHeartbeat(ctx context.Context) (time.Time, error) {
+	return store.FirstHeartbeat(ctx, st.pool)
 }
 
 // Propagation summarises how far s has reached the live instances:

@@ -119,7 +119,9 @@ func Cache(f rediscache.Figures, budget int64) []alerts.Finding {
 
 // Fleet raises the fleet report's findings: crash loops (grouped, linking
 // to the SUSPEND_REDIS switch, which they suggest unless suspended says it
-// is on already), drift, and each machine's findings linking to it.
+// is on already), drift, and each machine's findings linking to it. Until
+// the platform's first heartbeat ever, its running machines raise one
+// fleet.no_heartbeats_yet, not one fleet.heartbeat each (fly.Report).
 func Fleet(r fly.Report, suspended bool) []alerts.Finding {
 	var out []alerts.Finding
 	for _, a := range r.Alerts {
@@ -143,6 +145,10 @@ func FleetFinding(a fly.Alert, suspended bool) alerts.Finding {
 		f.Href = "/fleet#drift"
 	case a.Kind == "unknown-machine":
 		f.Href = "/fleet#unknown-heartbeats"
+	case a.Kind == "no_heartbeats_yet":
+		// About the whole platform: one alert whatever the machines,
+		// whose "see the contract" leads to the runbook stating it.
+		f.Subject, f.Href = "", "/alerts/runbooks/fleet.no_heartbeats_yet"
 	case a.Machine != "":
 		f.Href = "/fleet/machines/" + url.PathEscape(a.Machine)
 	}

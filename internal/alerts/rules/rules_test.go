@@ -119,3 +119,34 @@ func TestApprovalsWaiting(t *testing.T) {
 		t.Errorf("runbook link = %+v", l)
 	}
 }
+
+// TestFleetNoHeartbeatsYet: until the platform's first heartbeat ever, the
+// running machines raise one platform-wide warning whose identity does
+// not change with their number; after it, one fleet.heartbeat per silent
+// machine, linking to it.
+func TestFleetNoHeartbeatsYet(t *testing.T) {
+	now := time.Now()
+	ms := []fly.Machine{
+		{ID: "a1", State: "started", Config: &fly.Config{Env: map[string]string{"ENVIRONMENT": "production"}, Metadata: map[string]string{"fly_process_group": "api"}}},
+		{ID: "a2", State: "started", Config: &fly.Config{Env: map[string]string{"ENVIRONMENT": "production"}, Metadata: map[string]string{"fly_process_group": "api"}}},
+	}
+	o := fly.Options{Now: now, ExpectedEnvironment: "production", Heartbeats: []fly.Heartbeat{}, NoHeartbeatsYet: true}
+	got := rules.Fleet(fly.Analyze(ms, nil, o), false)
+	if len(got) != 1 || got[0].Rule != "fleet.no_heartbeats_yet" || got[0].Severity != alerts.Warning || got[0].Subject != "" ||
+		got[0].Href != "/alerts/runbooks/fleet.no_heartbeats_yet" || !strings.Contains(got[0].Summary, "no platform instance reports heartbeats yet (see the contract)") {
+		t.Fatalf("never heard: %+v", got)
+	}
+	more := fly.Analyze(append(ms, fly.Machine{ID: "a3", State: "started", Config: ms[0].Config}), nil, o)
+	if f := rules.Fleet(more, false); len(f) != 1 || f[0].Subject != got[0].Subject {
+		t.Fatalf("a third machine changed the alert's identity: %+v", f)
+	}
+	if _, ok := alerts.RunbookFor("fleet.no_heartbeats_yet"); !ok {
+		t.Error("no runbook for fleet.no_heartbeats_yet")
+	}
+	o.NoHeartbeatsYet = false
+	o.Heartbeats = []fly.Heartbeat{{Instance: "a1-1", Machine: "a1"}}
+	got = rules.Fleet(fly.Analyze(ms, nil, o), false)
+	if len(got) != 1 || got[0].Rule != "fleet.heartbeat" || got[0].Subject != "a2" || got[0].Href != "/fleet/machines/a2" {
+		t.Fatalf("after the first heartbeat: %+v", got)
+	}
+}

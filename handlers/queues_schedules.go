@@ -17,8 +17,9 @@ import (
 	"github.com/atum/ops-console/views"
 )
 
-// Schedules lists a region's QStash schedules, read live within the
-// request's time (a 429 is waited out when its wait fits). When QStash
+// Schedules lists a region's QStash schedules, read within the request's
+// time and shared among viewers for a second (a 429 is waited out when
+// its wait fits). When QStash
 // is down, too slow or rate-limiting, the page says so and lists none.
 func (h *Queues) Schedules(c echo.Context) error {
 	p := h.Page(c, "Schedules", "queues")
@@ -38,7 +39,7 @@ func (h *Queues) Schedules(c echo.Context) error {
 		qctx, cancel := context.WithTimeout(ctx, UpstreamBudget)
 		defer cancel()
 		var err error
-		list, err = cl.Schedules(qctx)
+		list, err = h.Pages.Schedules(qctx, cl)
 		return err
 	})
 	now := time.Now()
@@ -120,6 +121,7 @@ func (h *Queues) setSchedulePaused(c echo.Context, paused bool) error {
 	qctx, cancel := context.WithTimeout(c.Request().Context(), UpstreamBudget)
 	err = cl.SetSchedulePaused(qctx, id, paused)
 	cancel()
+	h.Pages.ForgetSchedules()
 	e.Result = audit.Success
 	if err != nil {
 		e.Result, e.Details = audit.Failure, map[string]any{"region": region, "error": clip(err.Error(), 300)}

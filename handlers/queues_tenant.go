@@ -86,7 +86,7 @@ func (h *Queues) tenantParts(ctx context.Context, cl *qstash.Client, slug string
 	var logs qstash.LogPage
 	var logsErr error
 	wg.Go(func() { h.tenantDLQ(ctx, cl, m) })
-	wg.Go(func() { logs, logsErr = tenantLogs(ctx, cl, m.Label) })
+	wg.Go(func() { logs, logsErr = h.tenantLogs(ctx, cl, m.Label) })
 	wg.Go(func() { h.tenantScan(ctx, cl, slug, m) })
 	wg.Wait()
 	if logsErr != nil {
@@ -138,14 +138,14 @@ func (h *Queues) tenantDLQ(ctx context.Context, cl *qstash.Client, m *views.Queu
 }
 
 // tenantLogs reads the newest log entries with label, within
-// UpstreamBudget.
-func tenantLogs(ctx context.Context, cl *qstash.Client, label string) (qstash.LogPage, error) {
+// UpstreamBudget, shared among viewers for a second.
+func (h *Queues) tenantLogs(ctx context.Context, cl *qstash.Client, label string) (qstash.LogPage, error) {
 	ctx, cancel := context.WithTimeout(ctx, UpstreamBudget)
 	defer cancel()
 	var logs qstash.LogPage
 	err := qstash.Patiently(ctx, tenantReserve, func(ctx context.Context) error {
 		var err error
-		logs, err = cl.LogsByLabel(ctx, label, "", qstash.MaxPage)
+		logs, err = h.Pages.LabelLogs(ctx, cl, label)
 		return err
 	})
 	return logs, err

@@ -181,9 +181,9 @@ func (p *Purger) Reject(ctx context.Context, id int64, e audit.Entry) error {
 // audits each (as its requester, result failure), in one transaction.
 func (p *Purger) ExpireRequests(ctx context.Context) error {
 	err := pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `UPDATE ops.dlq_purges SET state = 'expired', note = 'no other operator approved it in time', finished_at = now()
+		rows, err := tx.Query(ctx, `UPDATE ops.dlq_purges SET state = 'expired', note = $1, finished_at = now()
 			WHERE state = 'awaiting_approval' AND approval_expires_at <= now()
-			RETURNING id, kind, COALESCE(confirmed_by, ''), COALESCE(requested_by_id, 0), total`)
+			RETURNING id, kind, COALESCE(confirmed_by, ''), COALESCE(requested_by_id, 0), total`, expiredNote)
 		if err != nil {
 			return err
 		}
@@ -196,7 +196,7 @@ func (p *Purger) ExpireRequests(ctx context.Context) error {
 				return err
 			}
 			events = append(events, audit.Entry{OperatorID: opID, Operator: by, Action: Action(kind, "expire"), Target: Target(kind, id),
-				Result: audit.Failure, Details: map[string]any{"error": "no other operator approved it in time", "count": total}})
+				Result: audit.Failure, Details: map[string]any{"error": expiredNote, "count": total}})
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -214,7 +214,22 @@ func (p *Purger) ExpireRequests(ctx context.Context) error {
 	return nil
 }
 
-// Awaiting lists the requests waiting for a second operator, oldest first.
+// expiredNote is the note of a request nobody approved in time.
+const expiredNote = "no other operator approved it in time"
+
+// Awaiting lists the requests waiting for a second operator, oldest first
+// (a read only: those past their expiry are left out).
 func (p *Purger) Awaiting(ctx context.Context) ([]PurgeInfo, error) {
-	return p.list(ctx, `SELECT id FROM ops.dlq_purges WHERE state = 'awaiting_approval' ORDER BY id LIMIT 50`)
+	return p.list(ctx, `SELECT id FROM ops.dlq_purges WHERE state = 'awaiting_approval' AND approval_expires_at > now()
+		ORDER BY id LIMIT 50`)
+}
+
+// Requests expires (and audits) the requests past their expiry, then
+// lists those still waiting: the alert round calls it, so that expiry is
+// recorded whether or not anyone opens the request.
+func (p *Purger) Requests(ctx context.Context) ([]PurgeInfo, error) {
+	if err := p.ExpireRequests(ctx); err != nil {
+		return nil, err
+	}
+	return p.Awaiting(ctx)
 }

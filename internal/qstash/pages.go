@@ -27,8 +27,11 @@ type PageCache struct {
 	good  copies[Page]
 	msgs  copies[Message]
 	// logs keeps each message's logs for a second: viewers of one message
-	// share one call.
-	logs memo.Cache[string, []LogEntry]
+	// share one call. labelLogs and schedules do the same for a label's
+	// newest log entries and a region's schedules.
+	logs      memo.Cache[string, []LogEntry]
+	labelLogs memo.Cache[string, LogPage]
+	schedules memo.Cache[string, []Schedule]
 }
 
 // DefaultKeep is how long last good copies are kept when Keep is 0.
@@ -169,6 +172,33 @@ func (pc *PageCache) Logs(ctx context.Context, c *Client, id string) ([]LogEntry
 		return c.Logs(ctx, id)
 	}
 	return pc.logs.Get(ctx, c.Region+"/"+id, func(ctx context.Context) ([]LogEntry, error) { return c.Logs(ctx, id) })
+}
+
+// LabelLogs returns the newest page of the log entries of label's
+// messages, read once a second however many people look.
+func (pc *PageCache) LabelLogs(ctx context.Context, c *Client, label string) (LogPage, error) {
+	read := func(ctx context.Context) (LogPage, error) { return c.LogsByLabel(ctx, label, "", MaxPage) }
+	if pc == nil {
+		return read(ctx)
+	}
+	return pc.labelLogs.Get(ctx, c.Region+"/"+label, read)
+}
+
+// Schedules returns region c's schedules, listed once a second however
+// many people look; ForgetSchedules drops them after a change.
+func (pc *PageCache) Schedules(ctx context.Context, c *Client) ([]Schedule, error) {
+	if pc == nil {
+		return c.Schedules(ctx)
+	}
+	return pc.schedules.Get(ctx, c.Region, c.Schedules)
+}
+
+// ForgetSchedules drops the schedules read, so that the operator who
+// changed one sees the change at once.
+func (pc *PageCache) ForgetSchedules() {
+	if pc != nil {
+		pc.schedules.Forget()
+	}
 }
 
 // LastGoodMessage returns the last good copy of a dead letter and when it

@@ -202,11 +202,9 @@ func (p *Purger) PreviewKind(ctx context.Context, kind, region string, f Filter,
 }
 
 // Get returns a purge with its pending count. A request for approval
-// past its expiry is expired first (and audited).
+// past its expiry reads as expired; ExpireRequests records it so (in the
+// background, and before an approval).
 func (p *Purger) Get(ctx context.Context, id int64) (PurgeInfo, error) {
-	if err := p.ExpireRequests(ctx); err != nil {
-		return PurgeInfo{}, err
-	}
 	return p.get(ctx, id)
 }
 
@@ -247,6 +245,9 @@ func (p *Purger) get(ctx context.Context, id int64) (PurgeInfo, error) {
 		pi.ApprovedAt = *approvedAt
 	}
 	pi.ArchivePruned = pruned != nil
+	if pi.State == AwaitingApproval && !pi.ApprovalExpires.After(time.Now()) {
+		pi.State, pi.Note = Expired, expiredNote
+	}
 	return pi, nil
 }
 
@@ -264,12 +265,8 @@ func (p *Purger) Recent(ctx context.Context, n int) ([]PurgeInfo, error) {
 	return p.list(ctx, `SELECT id FROM ops.dlq_purges ORDER BY id DESC LIMIT $1`, n)
 }
 
-// list returns the purges whose ids query selects, requests for approval
-// past their expiry expired first.
+// list returns the purges whose ids query selects.
 func (p *Purger) list(ctx context.Context, query string, args ...any) ([]PurgeInfo, error) {
-	if err := p.ExpireRequests(ctx); err != nil {
-		return nil, err
-	}
 	rows, err := p.Pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("qstash: purges: %w", err)

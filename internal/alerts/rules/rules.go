@@ -205,7 +205,7 @@ func Approvals(waiting []qstash.PurgeInfo, now time.Time) []alerts.Finding {
 // ApprovalSource lists the purges and retries waiting for approval
 // (expiring those past their time).
 type ApprovalSource interface {
-	Awaiting(ctx context.Context) ([]qstash.PurgeInfo, error)
+	Requests(ctx context.Context) ([]qstash.PurgeInfo, error)
 }
 
 // ConnectionSource gives the latest connection snapshot.
@@ -303,7 +303,7 @@ func (s *Set) Round(ctx context.Context, now time.Time) alerts.Round {
 		add(Systems(s.Systems(), now))
 	}
 	if s.Approvals != nil {
-		waiting, err := s.Approvals.Awaiting(ctx)
+		waiting, err := s.Approvals.Requests(ctx)
 		if err != nil {
 			r.Unknown = append(r.Unknown, "queues.approval_waiting")
 		} else {
